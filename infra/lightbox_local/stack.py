@@ -1,0 +1,302 @@
+"""The whole of Lightbox on a laptop: no AWS account, no tokens, no network.
+
+    moto (S3, DynamoDB, Step Functions, SQS) ── a threaded server on 127.0.0.1
+    the local engine (Replicate's API)        ── 127.0.0.1, signed webhooks
+    the gateway (API Gateway, JWT authorizer) ── 127.0.0.1:PORT, routes from template.yaml
+    the functions in functions/               ── invoked in this process
+
+The resources are made from template.yaml (the table's keys, the state machine's
+definition and substitutions, the functions and their events). S3 event
+notifications go to an SQS queue in moto, and a pump hands each one to
+`upload_received` as Lambda's S3 trigger would (moto cannot run Lambda code without
+Docker). The sweeper runs on a timer, like its schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from lightbox_local.gateway import Gateway, GatewayServer
+from lightbox_local.issuer import LocalIssuer
+from lightbox_local.lambdas import ACCOUNT, REGION, LocalLambda, discover_functions
+from lightbox_local.template import ROOT, create_table, resources
+
+log = logging.getLogger(__name__)
+
+TABLE = "lightbox"
+BUCKET = "lightbox-images"
+QUEUE = "lightbox-upload-events"
+STATE_MACHINE = "finish-image"
+ASL = ROOT / "infra" / "finish_image.asl.json"
+#: The documented default for local Stripe webhooks (`lightbox buy` signs with it).
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_lightbox_local_development_only"
+
+
+@dataclass
+class StackOptions:
+    port: int = 0
+    engine: dict[str, Any] = field(default_factory=dict)
+    #: Seconds between sweeper runs; None runs it only when asked (tests).
+    sweep_every: float | None = None
+    log_level: str = "WARNING"
+    #: Settings for the functions (environment variables), over the defaults.
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.moto: ThreadedMotoServer | None = None
+        self.gateway_server: GatewayServer | None = None
+        self.engine_server: Any = None
+        self.lambdas: LocalLambda | None = None
+        self.issuer: LocalIssuer | None = None
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.environment: dict[str, str] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.aws_url = f"http://{host}:{port}"
+        httpx.post(f"{self.aws_url}/moto-api/config",
+                   json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
+
+        self.lambdas = LocalLambda(discover_functions())
+        self.issuer = LocalIssuer()
+        gateway = Gateway(self.lambdas, self.issuer)
+        self.gateway_server = GatewayServer(gateway, port=self.options.port)
+        self.url = self.gateway_server.url
+        self.issuer.issuer_url = f"{self.url}/local-issuer"
+
+        from lightbox.engine.server import Engine, EngineConfig, EngineServer, new_webhook_secret
+
+        api_token = f"r8_local_{secrets.token_hex(12)}"
+        webhook_secret = new_webhook_secret()
+        engine = Engine(api_token=api_token, webhook_secret=webhook_secret,
+                        config=EngineConfig(**self.options.engine))
+        self.engine_server = EngineServer(engine)
+
+        self.environment = self._environment(api_token, webhook_secret)
+        os.environ.update(self.environment)
+        _reset_lightbox_caches()
+        self._create_resources()
+        self.lambdas.install()
+
+        self.engine_server.start()
+        self.gateway_server.start()
+        self._spawn(self._pump_upload_events, "s3-events")
+        if self.options.sweep_every:
+            self._spawn(self._sweep_on_schedule, "sweeper-schedule")
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.gateway_server:
+            self.gateway_server.stop()
+        if self.engine_server:
+            self.engine_server.stop()
+        for thread in self._threads:
+            thread.join(timeout=25)
+        if self.lambdas:
+            self.lambdas.uninstall()
+        if self.moto:
+            self.moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def engine(self) -> Any:
+        return self.engine_server.engine
+
+    # --- configuration ----------------------------------------------------------------
+
+    def _environment(self, api_token: str, webhook_secret: str) -> dict[str, str]:
+        env = {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "TABLE_NAME": TABLE,
+            "BUCKET_NAME": BUCKET,
+            "STATE_MACHINE_ARN": self.state_machine_arn,
+            "WEBHOOK_BASE_URL": self.url,
+            "APP_BASE_URL": self.url,
+            # Locally secrets come from the environment; in AWS only these names do.
+            "REPLICATE_API_TOKEN": api_token,
+            "REPLICATE_API_TOKEN_PARAM": "",
+            "REPLICATE_WEBHOOK_SECRET": webhook_secret,
+            "REPLICATE_WEBHOOK_SECRET_PARAM": "",
+            "REPLICATE_BASE_URL": self.engine_server.url,
+            "REPLICATE_RATE_PER_MINUTE": "600",
+            "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET",
+                                                    LOCAL_STRIPE_WEBHOOK_SECRET),
+            "STRIPE_WEBHOOK_SECRET_PARAM": "",
+            "STRIPE_API_KEY": "",
+            "STRIPE_API_KEY_PARAM": "",
+            "CHECKOUT_MODE": "local",
+            "POWERTOOLS_SERVICE_NAME": "lightbox",
+            "POWERTOOLS_METRICS_NAMESPACE": "Lightbox",
+            "POWERTOOLS_LOG_LEVEL": self.options.log_level,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        env.update(self.options.environment)
+        return env
+
+    @property
+    def state_machine_arn(self) -> str:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE}"
+
+    def client(self, service: str) -> Any:
+        config = Config(signature_version="s3v4", s3={"addressing_style": "path"}) \
+            if service == "s3" else None
+        return boto3.client(service, region_name=REGION, endpoint_url=self.aws_url,
+                            aws_access_key_id="local", aws_secret_access_key="local",
+                            config=config)
+
+    def _create_resources(self) -> None:
+        create_table(self.client("dynamodb"), TABLE)
+        sqs = self.client("sqs")
+        queue_url = sqs.create_queue(QueueName=QUEUE,
+                                     Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+        self.queue_url = queue_url
+        queue_arn = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration=_bucket_cors())
+        s3.put_bucket_notification_configuration(
+            Bucket=BUCKET,
+            NotificationConfiguration={"QueueConfigurations": [{
+                "QueueArn": queue_arn,
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+            }]},
+        )
+        self.client("stepfunctions").create_state_machine(
+            name=STATE_MACHINE,
+            definition=state_machine_definition(self.lambdas),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/finish-image",
+            type="STANDARD",
+        )
+
+    # --- event sources --------------------------------------------------------------------
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _pump_upload_events(self) -> None:
+        """S3 → upload_received, one notification at a time, as Lambda's trigger does."""
+        sqs = self.client("sqs")
+        while not self._stopping.is_set():
+            try:
+                messages = sqs.receive_message(QueueUrl=self.queue_url, WaitTimeSeconds=1,
+                                               MaxNumberOfMessages=10).get("Messages", [])
+            except Exception:  # the server is going away
+                if self._stopping.is_set():
+                    return
+                raise
+            for message in messages:
+                event = json.loads(message["Body"])
+                if "Records" in event:  # S3 also sends a test event on configuration
+                    try:
+                        self.lambdas.invoke("upload_received", event)
+                    except Exception:
+                        log.exception("upload_received failed; the event is retried")
+                        continue
+                sqs.delete_message(QueueUrl=self.queue_url,
+                                   ReceiptHandle=message["ReceiptHandle"])
+
+    def _sweep_on_schedule(self) -> None:
+        while not self._stopping.wait(self.options.sweep_every):
+            try:
+                self.run_sweeper()
+            except Exception:
+                log.exception("sweeper failed")
+
+    def run_sweeper(self, now: datetime | None = None) -> dict[str, Any]:
+        """Invoke the sweeper with a scheduled event whose time is `now`."""
+        moment = (now or datetime.now(UTC)).astimezone(UTC)
+        event = json.loads((ROOT / "events" / "sweeper_schedule.json").read_text())
+        event["time"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.lambdas.invoke("sweeper", event)
+
+    # --- helpers for the CLI and tests -----------------------------------------------------
+
+    def token(self, user_id: str) -> str:
+        return self.issuer.sign_in(user_id)
+
+    def wait_for(self, predicate: Any, timeout: float) -> bool:
+        return self.lambdas.wait(predicate, timeout)
+
+
+def state_machine_definition(lambdas: LocalLambda) -> str:
+    """The ASL from infra/ with DefinitionSubstitutions resolved to the local functions."""
+    definition = ASL.read_text()
+    (machine,) = resources("AWS::Serverless::StateMachine").values()
+    by_logical_id = {f.logical_id: f for f in lambdas.functions.values()}
+    for name, value in machine["Properties"]["DefinitionSubstitutions"].items():
+        logical_id = value["Fn::GetAtt"][0]
+        definition = definition.replace("${" + name + "}", by_logical_id[logical_id].arn)
+    if "${" in definition:
+        raise ValueError("unresolved substitution in the state machine definition")
+    return definition
+
+
+def _bucket_cors() -> dict[str, Any]:
+    (bucket,) = resources("AWS::S3::Bucket").values()
+    rules = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    return {"CORSRules": [{**{k: v for k, v in rule.items() if k != "AllowedOrigins"},
+                           "AllowedOrigins": ["*"]} for rule in rules]}
+
+
+def _reset_lightbox_caches() -> None:
+    """Settings and clients are per process (per container in AWS); a new stack needs new ones."""
+    from lightbox.config import get_settings
+    from lightbox.services.context import get_context
+
+    get_settings.cache_clear()
+    get_context.cache_clear()
+
+
+def demo_photo() -> Path:
+    from lightbox.catalog import demo_photo as packaged
+
+    return packaged()
+
+
+def wait_until(predicate: Any, timeout: float, step: float = 0.2) -> bool:
+    """For callers outside the stack (the CLI over HTTP): check, then wait a little."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()

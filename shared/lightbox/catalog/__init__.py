@@ -1,0 +1,82 @@
+"""The catalogue: scenes, models, prices and presets, kept as data files.
+
+Everything here is read once per process and cached; a deployment can point
+``LIGHTBOX_CATALOG_DIR`` at its own copies to change prompts, models or prices
+without touching code.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from lightbox.config import get_settings
+
+PACKAGED_DIR = Path(__file__).resolve().parent
+
+
+def catalog_dir() -> Path:
+    configured = get_settings().catalog_dir
+    return Path(configured) if configured else PACKAGED_DIR
+
+
+def read_yaml(name: str) -> Any:
+    with (catalog_dir() / name).open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+class Scene(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    kind: Literal["studio", "lifestyle", "flatlay", "with_model"]
+    person: bool = False
+    prompt: str
+    avoid: list[str] = Field(default_factory=list)
+    look: dict[str, Any] = Field(default_factory=dict)
+
+    def full_prompt(self) -> str:
+        """The prompt as sent: Kontext takes no negative prompt, so what to avoid is said."""
+        if not self.avoid:
+            return self.prompt
+        return f"{self.prompt} Avoid: {', '.join(self.avoid)}."
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    version: str | None = None
+    image_input: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    max_scale: float = 4.0
+
+
+class ModelCatalog(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    cutout: ModelSpec
+    compose: ModelSpec
+    upscale: ModelSpec
+    portrait: ModelSpec
+
+
+@lru_cache(maxsize=1)
+def load_scenes() -> dict[str, Scene]:
+    scenes = [Scene.model_validate(s) for s in read_yaml("scenes.yaml")]
+    return {s.id: s for s in scenes}
+
+
+@lru_cache(maxsize=1)
+def load_models() -> ModelCatalog:
+    return ModelCatalog.model_validate(read_yaml("models.yaml"))
+
+
+def demo_photo() -> Path:
+    """The embedded default photo `make demo` shoots (scikit-image's coffee, CC0)."""
+    return PACKAGED_DIR / "samples" / "skimage-coffee.png"

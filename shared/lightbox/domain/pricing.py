@@ -1,0 +1,22 @@
+"""Prices in credits, from the pricing data: pure arithmetic, nothing stored."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import BaseModel
+
+from lightbox.catalog import Scene, read_yaml
+
+
+class Pricing(BaseModel):
+    shot: dict[str, int]
+    portrait: int = 1
+
+    def shot_price(self, scene: Scene) -> int:
+        return self.shot.get(scene.kind, max(self.shot.values()))
+
+
+@lru_cache(maxsize=1)
+def load_pricing() -> Pricing:
+    return Pricing.model_validate(read_yaml("pricing.yaml"))

@@ -1,0 +1,14 @@
+"""Logger, tracer and metrics: one place, so every module logs the same way.
+
+Powertools' Logger writes structured JSON; the service name comes from
+``POWERTOOLS_SERVICE_NAME``. Secrets never reach a log line: settings hide them from
+their repr, and no code logs a token, a signature or a webhook secret.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+logger = Logger(service="lightbox")
+tracer = Tracer(service="lightbox")
+metrics = Metrics(namespace="Lightbox", service="lightbox")

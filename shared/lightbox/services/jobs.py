@@ -1,0 +1,127 @@
+"""What a user may see of their jobs: views with short-lived links, never others' jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from lightbox.errors import NotFound
+from lightbox.models import Job, JobStatus, Shot, ShotStatus
+from lightbox.services.context import Context
+
+#: What the page shows for each internal shot status.
+SHOT_PHASES = {
+    ShotStatus.QUEUED: "queued",
+    ShotStatus.COMPOSING: "composing",
+    ShotStatus.CHECKING: "checking",
+    ShotStatus.UPSCALING: "upscaling",
+    ShotStatus.DELIVERED: "done",
+    ShotStatus.REJECTED: "failed",
+}
+
+
+class ShotView(BaseModel):
+    shot_id: str
+    scene_id: str
+    scene_name: str
+    variant: int
+    status: str
+    phase: str
+    attempt: int
+    reason: str | None = None
+    check_reasons: list[str] = []
+    outputs: dict[str, str] = {}
+    compliance: dict[str, bool] = {}
+
+
+class JobView(BaseModel):
+    job_id: str
+    status: JobStatus
+    reason: str | None = None
+    scenes: list[str]
+    variants: int
+    presets: list[str]
+    shots_total: int
+    delivered: int
+    rejected: int
+    cost: int
+    created_at: datetime
+    finished_at: datetime | None = None
+    shots: list[ShotView] = []
+    manifest_url: str | None = None
+    contact_sheet_url: str | None = None
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    status: JobStatus
+    shots_total: int
+    delivered: int
+    created_at: datetime
+
+
+def owned_job(ctx: Context, user_id: str, job_id: str) -> Job:
+    """The job if it is this user's; NotFound otherwise (never "forbidden": that would
+    confirm that someone else's job exists)."""
+    job = ctx.store.get_job(job_id) if _plausible_id(job_id) else None
+    if job is None or job.user_id != user_id:
+        raise NotFound("No such job.")
+    return job
+
+
+def _plausible_id(job_id: str) -> bool:
+    return 0 < len(job_id) <= 64 and all(c.isalnum() or c in "-_" for c in job_id)
+
+
+def job_view(ctx: Context, user_id: str, job_id: str) -> JobView:
+    job = owned_job(ctx, user_id, job_id)
+    shots = ctx.store.get_shots(job_id)
+    expiry = ctx.settings.download_url_expiry_seconds
+    link = ctx.objects.presigned_get
+    return JobView(
+        job_id=job.job_id,
+        status=job.status,
+        reason=job.reason,
+        scenes=job.scenes,
+        variants=job.variants,
+        presets=job.presets,
+        shots_total=job.shots_total,
+        delivered=len(job.delivered),
+        rejected=len(job.rejected),
+        cost=job.credits_reserved,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        shots=[_shot_view(ctx, s, expiry) for s in shots],
+        manifest_url=link(job.manifest_key, expiry) if job.manifest_key else None,
+        contact_sheet_url=link(job.contact_sheet_key, expiry) if job.contact_sheet_key else None,
+    )
+
+
+def _shot_view(ctx: Context, shot: Shot, expiry: int) -> ShotView:
+    scene = ctx.scenes.get(shot.scene_id)
+    last_check = shot.checks[-1] if shot.checks else None
+    return ShotView(
+        shot_id=shot.shot_id,
+        scene_id=shot.scene_id,
+        scene_name=scene.name if scene else shot.scene_id,
+        variant=shot.variant,
+        status=str(shot.status),
+        phase=SHOT_PHASES[shot.status],
+        attempt=shot.attempt,
+        reason=shot.reason,
+        check_reasons=last_check.reasons if last_check else [],
+        outputs={p: ctx.objects.presigned_get(k, expiry) for p, k in shot.outputs.items()},
+        compliance={p: bool(r.get("passed")) for p, r in shot.compliance.items()},
+    )
+
+
+def list_jobs(
+    ctx: Context, user_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[JobSummary], str | None]:
+    jobs, next_cursor = ctx.store.list_jobs(user_id, limit=limit, cursor=cursor)
+    return [
+        JobSummary(job_id=j.job_id, status=j.status, shots_total=j.shots_total,
+                   delivered=len(j.delivered), created_at=j.created_at)
+        for j in jobs
+    ], next_cursor

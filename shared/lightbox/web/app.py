@@ -1,0 +1,93 @@
+"""The Lightbox API (and, with the web issue, its pages): `create_app()` builds it.
+
+Runs behind Mangum in the `api` function; locally the local gateway invokes that
+same handler with the same API Gateway events.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query
+from pydantic import BaseModel
+
+from lightbox.catalog import Scene
+from lightbox.services import intake, jobs
+from lightbox.services.context import Context, get_context
+from lightbox.web.auth import User, current_user
+from lightbox.web.errors import install_error_handlers
+
+ERROR_RESPONSES = {
+    401: {"description": "Not signed in"},
+    404: {"description": "Not found (or not yours)"},
+    422: {"description": "Invalid input"},
+}
+
+
+class SceneView(BaseModel):
+    id: str
+    name: str
+    kind: str
+    person: bool
+    price: int
+
+
+class JobList(BaseModel):
+    jobs: list[jobs.JobSummary]
+    next_cursor: str | None = None
+
+
+def create_app(context: Context | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Lightbox",
+        version="0.1.0",
+        description="Serverless AI product photography: one phone snap in, studio shots out.",
+    )
+    install_error_handlers(app)
+
+    def ctx() -> Context:
+        return context or get_context()
+
+    CtxDep = Annotated[Context, Depends(ctx)]
+    UserDep = Annotated[User, Depends(current_user)]
+
+    @app.get("/api/scenes", response_model=list[SceneView], tags=["scenes"])
+    def list_scenes(c: CtxDep) -> list[SceneView]:
+        pricing = c.pricing
+        return [_scene_view(s, pricing.shot_price(s)) for s in c.scenes.values()]
+
+    @app.post(
+        "/api/uploads",
+        response_model=intake.UploadTicket,
+        status_code=201,
+        tags=["jobs"],
+        responses={**ERROR_RESPONSES, 402: {"description": "Not enough credits"}},
+    )
+    def create_upload(body: intake.UploadRequest, user: UserDep, c: CtxDep) -> intake.UploadTicket:
+        """Reserve the job's credits and get a presigned POST for its photo."""
+        return intake.create_upload(c, user.user_id, body)
+
+    @app.get("/api/jobs", response_model=JobList, tags=["jobs"], responses=ERROR_RESPONSES)
+    def list_jobs(
+        user: UserDep, c: CtxDep,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> JobList:
+        found, next_cursor = jobs.list_jobs(c, user.user_id, limit=limit, cursor=cursor)
+        return JobList(jobs=found, next_cursor=next_cursor)
+
+    @app.get("/api/jobs/{job_id}", response_model=jobs.JobView, tags=["jobs"],
+             responses=ERROR_RESPONSES)
+    def read_job(job_id: str, user: UserDep, c: CtxDep) -> jobs.JobView:
+        return jobs.job_view(c, user.user_id, job_id)
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _scene_view(scene: Scene, price: int) -> SceneView:
+    return SceneView(id=scene.id, name=scene.name, kind=scene.kind, person=scene.person,
+                     price=price)

@@ -1,0 +1,1 @@
+"""Integration fixtures (being written)."""
