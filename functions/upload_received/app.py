@@ -1,5 +1,7 @@
 """S3 ObjectCreated on uploads/: check and normalise the photo, request its cutout."""
 
+from urllib.parse import unquote_plus
+
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -13,9 +15,11 @@ from lightbox.services.context import get_context
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict:
     ctx = get_context()
-    # The S3Event data class URL-decodes keys (a "+" or "%20" in a key arrives encoded).
+    # Keys arrive URL-encoded in S3 events (a space as "+"); the data class decodes
+    # only the first record's key (event.object_key), so each record is decoded here.
     results = [
-        intake.receive_upload(ctx, record.s3.get_object.key, record.s3.get_object.size)
+        intake.receive_upload(ctx, unquote_plus(record.s3.get_object.key),
+                              record.s3.get_object.size)
         for record in event.records
     ]
     return {"results": [r.model_dump(mode="json") for r in results]}

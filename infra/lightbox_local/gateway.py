@@ -82,11 +82,12 @@ def _path_pattern(path: str) -> re.Pattern[str]:
 
 
 def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    """API Gateway's precedence: exact routes, then parameters, then greedy; method, then ANY."""
+    """API Gateway's precedence: exact paths, then path parameters, then greedy ones
+    (the longest first); for the same path, a method before ANY."""
 
     def rank(route: Route) -> tuple[int, int, int]:
         kind = 2 if route.greedy else (1 if "{" in route.path else 0)
-        return (kind, 0 if route.method == method else 1, -len(route.path))
+        return (kind, -len(route.path), 0 if route.method == method else 1)
 
     for route in sorted(routes, key=rank):
         if route.method not in (method, "ANY"):

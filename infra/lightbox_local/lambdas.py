@@ -10,6 +10,7 @@ when the handler raises, so ``Retry``/``Catch`` match error names as in AWS).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import io
 import json
@@ -83,6 +84,15 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def _ensure_event_loop() -> None:
+    """Lambda runs handlers on its main thread, where asyncio finds a loop (Mangum relies
+    on it); the local runtime runs them on worker threads, so each gets its own."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 class HandlerError(Exception):
     def __init__(self, payload: dict[str, Any]) -> None:
         super().__init__(payload.get("errorMessage"))
@@ -137,6 +147,7 @@ class LocalLambda:
     def invoke(self, name: str, event: Any) -> Any:
         """Run a handler; raise HandlerError with Lambda's error payload if it raises."""
         function = self.functions[name]
+        _ensure_event_loop()
         # A round trip through JSON: the handler gets exactly what Lambda would deliver.
         event = json.loads(json.dumps(event))
         try:

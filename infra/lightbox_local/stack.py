@@ -95,6 +95,7 @@ class LocalStack:
                         config=EngineConfig(**self.options.engine))
         self.engine_server = EngineServer(engine)
 
+        gateway.extra[("POST", "/local/sign-in")] = self._sign_in
         self.environment = self._environment(api_token, webhook_secret)
         os.environ.update(self.environment)
         _reset_lightbox_caches()
@@ -250,11 +251,29 @@ class LocalStack:
 
     # --- helpers for the CLI and tests -----------------------------------------------------
 
+    def _sign_in(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        """POST /local/sign-in {"user": ID}: a token from the local issuer (no password:
+        this route exists only on a laptop's stack)."""
+        try:
+            user = str(json.loads(request["body"] or b"{}")["user"])
+        except (ValueError, KeyError, TypeError):
+            return 400, {"content-type": "application/json"}, b'{"error": "send {\\"user\\": ID}"}'
+        if not _valid_user_id(user):
+            return 422, {"content-type": "application/json"}, json.dumps(
+                {"error": "user ids are 1-64 letters, digits, '-' or '_'"}).encode()
+        token = self.token(user)
+        return 200, {"content-type": "application/json"}, json.dumps(
+            {"token": token, "user": user}).encode()
+
     def token(self, user_id: str) -> str:
         return self.issuer.sign_in(user_id)
 
     def wait_for(self, predicate: Any, timeout: float) -> bool:
         return self.lambdas.wait(predicate, timeout)
+
+
+def _valid_user_id(user: str) -> bool:
+    return 0 < len(user) <= 64 and all(c.isalnum() or c in "-_" for c in user)
 
 
 def state_machine_definition(lambdas: LocalLambda) -> str:
@@ -273,8 +292,14 @@ def state_machine_definition(lambdas: LocalLambda) -> str:
 def _bucket_cors() -> dict[str, Any]:
     (bucket,) = resources("AWS::S3::Bucket").values()
     rules = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
-    return {"CORSRules": [{**{k: v for k, v in rule.items() if k != "AllowedOrigins"},
-                           "AllowedOrigins": ["*"]} for rule in rules]}
+    # CloudFormation's property names differ from the S3 API's for two of them.
+    renamed = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+    return {"CORSRules": [
+        {**{renamed.get(k, k): v for k, v in rule.items() if k != "AllowedOrigins"},
+         # The page is served from the gateway's own origin on a random port.
+         "AllowedOrigins": ["*"]}
+        for rule in rules
+    ]}
 
 
 def _reset_lightbox_caches() -> None:

@@ -240,7 +240,7 @@ def test_fit_keeps_a_soft_shadow_inside_the_frame(amazon: Preset) -> None:
 def test_fit_keeps_the_product_clear_of_the_story_ui(presets: dict[str, Preset]) -> None:
     # Given a landscape shot whose product sits low
     story = presets["instagram-story"]
-    shot, mask = drawn_product(size=(1600, 1200), box=(700, 700, 1000, 1190), backdrop=230)
+    shot, mask = drawn_product(size=(2400, 1800), box=(1050, 1050, 1500, 1790), backdrop=230)
     # When it is fitted to the 9:16 story canvas
     fitted, fitted_mask = fit_with_mask(shot, story, product_mask=mask)
     data = encode_for_preset(fitted, story, provenance=Provenance())
@@ -343,6 +343,20 @@ def test_a_cutout_with_a_grey_halo_fails_the_halo_rule(amazon: Preset) -> None:
     report = check_compliance(data, amazon, product_mask=fitted_mask)
     assert errors(report) == {"edges.no_halo"}
     assert "16 of 16" in report.rule("edges.no_halo").detail
+
+
+def test_a_soft_cutout_edge_is_not_mistaken_for_a_halo(amazon: Preset) -> None:
+    # Given a cutout whose alpha ramps over ~20 px (a soft model mask, upscaled)
+    _, hard = drawn_product()
+    soft = hard.filter(ImageFilter.GaussianBlur(8))
+    cutout = Image.new("RGBA", soft.size, PRODUCT_RGB + (0,))
+    cutout.putalpha(soft)
+    # When it is delivered with its own soft alpha as the product mask
+    data, fitted_mask = deliver(cutout, amazon)
+    report = check_compliance(data, amazon, product_mask=fitted_mask)
+    # Then the ramp is read as the edge, not as a fringe
+    assert report.rule("edges.no_halo").passed, report.rule("edges.no_halo")
+    assert report.passed
 
 
 def test_a_too_small_image_fails_size(amazon: Preset) -> None:

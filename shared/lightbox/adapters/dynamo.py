@@ -288,6 +288,15 @@ class DynamoStore:
         )
         return Job.model_validate(new) if new else None
 
+    def bind_cutout(self, job_id: str, prediction_id: str) -> bool:
+        """Record the job's cutout prediction, unless another one was recorded first."""
+        return self._update(
+            job_key(job_id),
+            set_values={"cutout_prediction_id": prediction_id, "updated_at": iso(utcnow())},
+            condition="attribute_not_exists(cutout_prediction_id) OR cutout_prediction_id = :p",
+            condition_values={":p": prediction_id},
+        ) is not None
+
     def count_off_shot(self, job_id: str, shot_id: str, *, delivered: bool) -> Job:
         """Add a settled shot to the job's delivered or rejected set.
 

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
-import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -44,8 +43,6 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 import lightbox
 from lightbox.errors import InvalidInput
-
-logger = logging.getLogger(__name__)
 
 _DEFAULT_CHECKS_PATH = Path(lightbox.__file__).parent / "catalog" / "checks.yaml"
 
@@ -62,6 +59,8 @@ class CheckThresholds(BaseModel):
     ransac_reprojection_px: float = Field(gt=0)
     min_silhouette_match: float = Field(ge=0, le=1)
     min_matched_share: float = Field(ge=0, le=1)
+    matched_min_keypoints: int = Field(ge=1)
+    matched_max_distance: float = Field(gt=0)
     colour_percentile: float = Field(ge=50, le=100)
     max_delta_e: float = Field(gt=0)
     max_exposure_gain: float = Field(ge=1)
@@ -71,12 +70,15 @@ class CheckThresholds(BaseModel):
     detail_min_ncc: float = Field(ge=-1, le=1)
     detail_min_contrast: float = Field(ge=0, le=1)
     max_detail_lost_share: float = Field(ge=0, le=1)
+    max_detail_added_share: float = Field(ge=0, le=1)
     min_shape_iou: float = Field(ge=0, le=1)
     min_product_scale: float = Field(ge=0, le=1)
     min_product_in_frame: float = Field(ge=0, le=1)
     foreground_min_delta: float = Field(gt=0)
     foreground_texture_spreads: float = Field(gt=0)
     max_extra_object_share: float = Field(ge=0, le=1)
+    extra_object_band: float = Field(ge=0, le=1)
+    extra_object_min_region: float = Field(ge=0, le=1)
     shadow_max_hue_shift: float = Field(ge=0, le=1)
     shadow_max_edge: float = Field(gt=0)
     face_min_size_share: float = Field(gt=0, le=1)
@@ -141,8 +143,9 @@ def check_shot(
         measures["inliers"] = float(placement.inliers)
         expected = _expected_product(reference, placement, work)
         reasons += _framing_reasons(expected, limits, measures)
-        # A backdrop fitted away from the known product is the better model.
-        foreground = _foreground(work, expected.mask, limits)
+        # A backdrop fitted away from the known product is the better model; the
+        # silhouette fallback already has one that found the product.
+        foreground = scene_foreground or _foreground(work, expected.mask, limits)
         reasons += _product_reasons(expected, work, scene, foreground, limits, measures)
     reasons += _extra_object_reasons(foreground, expected, limits, measures, expect_person)
     reasons += _face_reasons(work, expected, foreground, expect_person, limits, measures)
@@ -228,31 +231,27 @@ class _Reference:
     descriptors: np.ndarray | None  # float32 Nx128
 
 
+#: Prepared cutouts, most recently used last. A job's shots all share one cutout, so
+#: a warm Lambda prepares it once; a few slots cover interleaved jobs.
+_REFERENCES: OrderedDict[tuple[str, int], _Reference] = OrderedDict()
+_REFERENCES_KEPT = 8
+
+
 def _reference_for(cutout: Image.Image, limits: CheckThresholds) -> _Reference:
     rgba = np.ascontiguousarray(np.asarray(cutout.convert("RGBA")))
     digest = hashlib.blake2b(rgba.tobytes(), digest_size=16).hexdigest()
-    return _prepared_reference(digest, rgba.shape, limits.reference_long_side,
-                               _PixelsHolder(rgba))
+    key = (f"{digest}:{rgba.shape}", limits.reference_long_side)
+    if key in _REFERENCES:
+        _REFERENCES.move_to_end(key)
+        return _REFERENCES[key]
+    reference = _prepare_reference(rgba, limits.reference_long_side)
+    _REFERENCES[key] = reference
+    while len(_REFERENCES) > _REFERENCES_KEPT:
+        _REFERENCES.popitem(last=False)
+    return reference
 
 
-class _PixelsHolder:
-    """Carries the pixels into the cache without making them part of its key."""
-
-    def __init__(self, pixels: np.ndarray) -> None:
-        self.pixels = pixels
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _PixelsHolder)
-
-
-@lru_cache(maxsize=16)
-def _prepared_reference(digest: str, shape: tuple[int, ...], long_side: int,
-                        holder: _PixelsHolder) -> _Reference:
-    """One cutout is checked against every shot of its job: prepare it once."""
-    rgba = holder.pixels
+def _prepare_reference(rgba: np.ndarray, long_side: int) -> _Reference:
     opaque = rgba[:, :, 3] > 127
     if not opaque.any():
         raise InvalidInput("The cutout has no opaque pixels: there is no product to check.")
@@ -358,7 +357,6 @@ def _locate_by_silhouette(reference: _Reference, foreground: _Foreground,
     """
     mask = foreground.mask.astype(np.float32)
     count, _, stats, _ = cv2.connectedComponentsWithStats(foreground.mask.astype(np.uint8))
-    ref_height, ref_width = reference.mask.shape
     regions = sorted(range(1, count), key=lambda label: -stats[label, cv2.CC_STAT_AREA])
     best: tuple[float, np.ndarray] | None = None
     for label in regions[:4]:
@@ -375,29 +373,41 @@ def _locate_by_silhouette(reference: _Reference, foreground: _Foreground,
 
 def _best_silhouette_fit(silhouette: np.ndarray, foreground: np.ndarray,
                          box: tuple[int, int, int, int]) -> tuple[float, np.ndarray] | None:
+    """Best IoU of the scaled silhouette against the foreground, over a margin around it.
+
+    The margin (empty in the silhouette) makes a large blob score low: the product's
+    outline must be there, not just its area.
+    """
     x, y, w, h = box
     ref_height, ref_width = silhouette.shape
     pad = 2 + round(0.1 * max(w, h))
-    x0, y0 = max(0, x - pad), max(0, y - pad)
-    region = np.ascontiguousarray(foreground[y0: y + h + pad, x0: x + w + pad])
+    x0, y0 = x - 2 * pad, y - 2 * pad
+    region = cv2.copyMakeBorder(foreground, 2 * pad, 2 * pad, 2 * pad, 2 * pad,
+                                cv2.BORDER_CONSTANT, value=0)
+    region = np.ascontiguousarray(region[y: y + h + 4 * pad, x: x + w + 4 * pad])
     base = min(w / ref_width, h / ref_height)
     best: tuple[float, np.ndarray] | None = None
     for scale in base * np.linspace(0.7, 1.1, 13):
         width, height = round(ref_width * scale), round(ref_height * scale)
-        if min(width, height) < 8 or width > region.shape[1] or height > region.shape[0]:
+        margin = max(2, round(0.08 * max(width, height)))
+        outer = (width + 2 * margin, height + 2 * margin)
+        if min(width, height) < 8 or outer[0] > region.shape[1] or outer[1] > region.shape[0]:
             continue
         template = cv2.resize(silhouette.astype(np.float32), (width, height),
                               interpolation=cv2.INTER_AREA)
+        template = cv2.copyMakeBorder(template, margin, margin, margin, margin,
+                                      cv2.BORDER_CONSTANT, value=0)
         overlap = cv2.matchTemplate(region, template, cv2.TM_CCORR)
-        inside = cv2.boxFilter(region, -1, (width, height), normalize=False,
+        inside = cv2.boxFilter(region, -1, outer, normalize=False,
                                borderType=cv2.BORDER_CONSTANT)
-        top, left = height // 2, width // 2
+        top, left = outer[1] // 2, outer[0] // 2
         inside = inside[top: top + overlap.shape[0], left: left + overlap.shape[1]]
         iou = overlap / np.maximum(float(template.sum()) + inside - overlap, 1e-6)
         _, score, _, (dx, dy) = cv2.minMaxLoc(iou)
         if best is None or score > best[0]:
-            homography = np.array([[width / ref_width, 0, x0 + dx],
-                                   [0, height / ref_height, y0 + dy], [0, 0, 1]], np.float64)
+            homography = np.array([[width / ref_width, 0, x0 + dx + margin],
+                                   [0, height / ref_height, y0 + dy + margin], [0, 0, 1]],
+                                  np.float64)
             best = (float(score), homography)
     return best
 
@@ -504,19 +514,23 @@ def _product_reasons(expected: _Expected, work: _WorkImage,
         reasons.append(f"product colour changed (ΔE2000 {colour.delta_e:.1f} > "
                        f"{limits.max_delta_e:.1f})")
 
-    matched_share = _matched_share(expected, work, scene, gain)
+    matched_share = _matched_share(expected, work, scene, gain, limits)
     if matched_share is not None:
         measures["matched_share"] = round(matched_share, 4)
         if matched_share < limits.min_matched_share:
             reasons.append(f"product features changed (matched share {matched_share:.2f} < "
                            f"{limits.min_matched_share:.2f})")
 
-    lost_share = _detail_lost_share(expected, work, gain, limits)
-    if lost_share is not None:
-        measures["detail_lost_share"] = round(lost_share, 4)
-        if lost_share > limits.max_detail_lost_share:
-            reasons.append(f"product detail lost or replaced ({lost_share:.0%} of its textured "
-                           f"area > {limits.max_detail_lost_share:.0%})")
+    detail = _detail_change(expected, work, gain, limits)
+    if detail.lost_share is not None:
+        measures["detail_lost_share"] = round(detail.lost_share, 4)
+        if detail.lost_share > limits.max_detail_lost_share:
+            reasons.append(f"product detail lost or replaced ({detail.lost_share:.0%} of its "
+                           f"textured area > {limits.max_detail_lost_share:.0%})")
+    measures["detail_added_share"] = round(detail.added_share, 4)
+    if detail.added_share > limits.max_detail_added_share:
+        reasons.append(f"product detail added ({detail.added_share:.0%} of its area > "
+                       f"{limits.max_detail_added_share:.0%})")
 
     iou = _shape_iou(expected, foreground)
     measures["shape_iou"] = round(iou, 4)
@@ -598,13 +612,13 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
 
 
 def _matched_share(expected: _Expected, work: _WorkImage, scene: _SceneFeatures,
-                   gain: float) -> float | None:
+                   gain: float, limits: CheckThresholds) -> float | None:
     """Share of the keypoints the product should show that the shot shows in place.
 
     Keypoints are taken from the cutout warped into the shot (so both sides are at the
     same scale and sharpness) and looked for among the shot's own keypoints near the
-    same position. None when the product has too little texture to say (fewer than
-    twenty keypoints: a share of a handful is noise).
+    same position. None when the product has too little texture to say (a share of a
+    handful of keypoints is noise).
     """
     x0, y0, x1, y1 = expected.box
     extent = max(x1 - x0, y1 - y0)
@@ -612,7 +626,8 @@ def _matched_share(expected: _Expected, work: _WorkImage, scene: _SceneFeatures,
     gray = cv2.cvtColor(composite[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
     core = _product_core(expected)[y0:y1, x0:x1].astype(np.uint8)
     keypoints, wanted = _sift().detectAndCompute(gray, core)
-    if wanted is None or len(keypoints) < 20 or scene.descriptors is None:
+    if (wanted is None or len(keypoints) < limits.matched_min_keypoints
+            or scene.descriptors is None):
         return None
     wanted_points = np.array([kp.pt for kp in keypoints], np.float32) + np.array([x0, y0],
                                                                                   np.float32)
@@ -629,8 +644,7 @@ def _matched_share(expected: _Expected, work: _WorkImage, scene: _SceneFeatures,
     offsets = np.hypot(wanted_points[:, None, 0] - shot_points[None, :, 0],
                        wanted_points[:, None, 1] - shot_points[None, :, 1])
     distance[offsets > radius] = np.inf
-    # SIFT descriptors have norm 512: under 250 is the same local pattern.
-    return float(np.mean(distance.min(axis=1) < 250.0))
+    return float(np.mean(distance.min(axis=1) < limits.matched_max_distance))
 
 
 def _composite_expected(expected: _Expected, work: _WorkImage, gain: float) -> np.ndarray:
@@ -647,15 +661,22 @@ def _fine_detail(rgb: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(luminance, (0, 0), 0.8) - cv2.GaussianBlur(luminance, (0, 0), 3.0)
 
 
-def _detail_lost_share(expected: _Expected, work: _WorkImage, gain: float,
-                       limits: CheckThresholds) -> float | None:
-    """Share of the product's textured area whose fine pattern the shot no longer shows.
+@dataclass(frozen=True)
+class _DetailChange:
+    lost_share: float | None  # of the cutout's textured area; None: nothing textured
+    added_share: float  # of the product's area: texture where the cutout is plain
+
+
+def _detail_change(expected: _Expected, work: _WorkImage, gain: float,
+                   limits: CheckThresholds) -> _DetailChange:
+    """How much of the product's fine pattern the shot lost, and how much it gained.
 
     Cell by cell over the product, the cutout's fine detail is looked for in the shot
     within a few pixels: a cell is lost when the best correlation is low (the pattern is
     different: a replaced label) or the shot keeps too little of its contrast (a blur,
     a flat fill). Correlation ignores relighting; the contrast ratio is loose enough for
-    a ±10 % exposure.
+    a ±10 % exposure. A plain cell of the cutout that shows strong texture in the shot
+    is added detail (a print or text drawn onto a plain product).
     """
     x0, y0, x1, y1 = expected.box
     extent = max(x1 - x0, y1 - y0)
@@ -664,8 +685,7 @@ def _detail_lost_share(expected: _Expected, work: _WorkImage, gain: float,
     wanted = _fine_detail(_composite_expected(expected, work, gain))
     shot = _fine_detail(work.rgb)
     padded = cv2.copyMakeBorder(shot, slack, slack, slack, slack, cv2.BORDER_REFLECT)
-    textured = 0.0
-    lost = 0.0
+    textured = lost = plain_area = added = 0.0
     for top in range(y0, y1, cell):
         for left in range(x0, x1, cell):
             bottom, right = min(top + cell, y1), min(left + cell, x1)
@@ -674,18 +694,22 @@ def _detail_lost_share(expected: _Expected, work: _WorkImage, gain: float,
             if coverage < 0.3 or template.shape[0] < 4 or template.shape[1] < 4:
                 continue
             contrast = float(template.std())
+            weight = coverage * template.size
             if contrast < limits.detail_min_texture:
+                plain_area += weight
+                if float(shot[top:bottom, left:right].std()) > 2 * limits.detail_min_texture:
+                    added += weight
                 continue
             search = padded[top: bottom + 2 * slack, left: right + 2 * slack]
             scores = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
             _, score, _, (dx, dy) = cv2.minMaxLoc(scores)
             found = search[dy: dy + template.shape[0], dx: dx + template.shape[1]]
             kept = float(found.std()) / contrast
-            weight = coverage * template.size
             textured += weight
             if score < limits.detail_min_ncc or kept < limits.detail_min_contrast:
                 lost += weight
-    return lost / textured if textured else None
+    return _DetailChange(lost_share=lost / textured if textured else None,
+                         added_share=added / (textured + plain_area) if plain_area else 0.0)
 
 
 def _shape_iou(expected: _Expected, foreground: _Foreground) -> float:
@@ -718,7 +742,8 @@ class _Foreground:
     labels: np.ndarray  # int32 HxW connected regions of mask
     count: int
     lightness_change: np.ndarray  # float32 HxW: L* of the shot minus the backdrop's
-    chromaticity_shift: np.ndarray  # float32 HxW: rg-chromaticity distance to the backdrop
+    shot_rgb: np.ndarray  # float32 HxWx3 in 0..1, lightly blurred
+    backdrop_rgb: np.ndarray  # float32 HxWx3 in 0..1, the fitted backdrop
     edge_strength: np.ndarray  # float32 HxW: |grad L*| in L* per 1 % of the frame
 
     def regions_touching(self, product: np.ndarray) -> np.ndarray:
@@ -780,7 +805,7 @@ def _foreground(work: _WorkImage, product: np.ndarray | None,
     return _Foreground(
         mask=mask, labels=labels, count=count,
         lightness_change=lab[:, :, 0] - model[:, :, 0].astype(np.float32),
-        chromaticity_shift=_chromaticity_distance(blurred, backdrop_rgb),
+        shot_rgb=blurred, backdrop_rgb=backdrop_rgb,
         edge_strength=np.hypot(gradient_x, gradient_y) * (max(height, width) / 100.0),
     )
 
@@ -789,8 +814,8 @@ def _chromaticity_distance(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Distance in rg chromaticity (linear light): blind to how bright, not to what hue."""
     def chromaticity(rgb: np.ndarray) -> np.ndarray:
         linear = _srgb_to_linear(np.clip(rgb, 0.0, 1.0))
-        return linear[:, :, :2] / np.maximum(linear.sum(axis=2, keepdims=True), 1e-4)
-    return np.linalg.norm(chromaticity(first) - chromaticity(second), axis=2).astype(np.float32)
+        return linear[..., :2] / np.maximum(linear.sum(axis=-1, keepdims=True), 1e-4)
+    return np.linalg.norm(chromaticity(first) - chromaticity(second), axis=-1)
 
 
 def _surface_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -804,11 +829,11 @@ def _extra_object_reasons(foreground: _Foreground, expected: _Expected | None,
     height, width = foreground.mask.shape
     away = foreground.mask.copy()
     if expected is not None and expected.mask.any():
-        margin = max(3, round(0.03 * max(height, width)))
+        margin = max(3, round(limits.extra_object_band * max(height, width)))
         away &= ~cv2.dilate(expected.mask.astype(np.uint8), _disc(margin)).astype(bool)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(away.astype(np.uint8))
     # Specks (texture, noise) are not objects: only regions of some size count.
-    minimum = 0.001 * away.size
+    minimum = limits.extra_object_min_region * away.size
     area = 0
     for label in range(1, count):
         if stats[label, cv2.CC_STAT_AREA] < minimum:
@@ -821,15 +846,16 @@ def _extra_object_reasons(foreground: _Foreground, expected: _Expected | None,
     if expect_person or share <= limits.max_extra_object_share:
         # A scene with a person has a body, hands and clothes beside the product.
         return []
-    return [f"extra object in the scene ({share:.1%} of the frame > "
-            f"{limits.max_extra_object_share:.1%})"]
+    return [(f"extra object in the scene ({share:.1%} of the frame > "
+             f"{limits.max_extra_object_share:.1%})")]
 
 
 def _is_shadow(region: np.ndarray, foreground: _Foreground, limits: CheckThresholds) -> bool:
     """A shadow darkens the backdrop without changing its hue, and has soft edges."""
     if float(np.median(foreground.lightness_change[region])) >= 0:
         return False
-    if float(np.median(foreground.chromaticity_shift[region])) > limits.shadow_max_hue_shift:
+    shift = _chromaticity_distance(foreground.shot_rgb[region], foreground.backdrop_rgb[region])
+    if float(np.median(shift)) > limits.shadow_max_hue_shift:
         return False
     rim = region & ~cv2.erode(region.astype(np.uint8), _disc(1)).astype(bool)
     edges = foreground.edge_strength[rim] if rim.any() else foreground.edge_strength[region]
@@ -898,13 +924,13 @@ def _face_reasons(work: _WorkImage, expected: _Expected | None, foreground: _For
 
 def _where_objects_are(work: _WorkImage, foreground: _Foreground,
                        hull: np.ndarray | None) -> np.ndarray:
-    """The shot's luminance where a counted face could be; smoothed elsewhere.
+    """The shot's luminance where a counted face could be; the smooth backdrop elsewhere.
 
-    A face is an object that stands out from the backdrop; and a face centred on the
-    product is not counted. Smoothing the plain backdrop and the product's interior
-    spares the cascades most of their work (their scan is the costliest step of a
-    check) and keeps wood grain or a grille from reading as a face. The product's rim
-    stays sharp so a face beside the product, overlapping it, is still seen.
+    A face is an object that stands out from the backdrop, and a face centred on the
+    product is not counted. Replacing the plain backdrop and the product's interior by
+    the fitted backdrop spares the cascades most of their work (their scan is the
+    costliest step of a check) and keeps wood grain or a grille from reading as a face.
+    The product's rim is kept, so a face beside the product, overlapping it, is seen.
     """
     height, width = foreground.mask.shape
     near = cv2.dilate(foreground.mask.astype(np.uint8), _disc(round(0.02 * max(height, width))))
@@ -913,8 +939,8 @@ def _where_objects_are(work: _WorkImage, foreground: _Foreground,
         rows, cols = np.nonzero(hull)
         rim = round(0.15 * min(rows.max() - rows.min(), cols.max() - cols.min())) + 1
         keep &= ~cv2.erode(hull.astype(np.uint8), _disc(rim)).astype(bool)
-    smooth = cv2.GaussianBlur(work.gray, (0, 0), 6.0)
-    return np.where(keep, work.gray, smooth)
+    backdrop = np.clip(foreground.backdrop_rgb * 255.0, 0, 255).astype(np.uint8)
+    return np.where(keep, work.gray, cv2.cvtColor(backdrop, cv2.COLOR_RGB2GRAY))
 
 
 def _hull(mask: np.ndarray) -> np.ndarray:

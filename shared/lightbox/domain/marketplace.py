@@ -419,11 +419,12 @@ def fit_with_mask(
 ) -> tuple[Image.Image, Image.Image | None]:
     """``fit_to_preset`` plus the product mask moved to the delivered frame.
 
-    The mask is the one fit framed by (given, alpha or estimated), so the compliance
-    checker can be handed the product's position in the delivered image.
+    The mask is the one fit framed by (given, alpha or estimated), soft edges kept, so
+    the compliance checker can be handed the product's position in the delivered image.
     """
     rgb, alpha = _flatten_on_white(shot)
-    mask = _product_mask_for_fit(rgb, preset, product_mask, alpha)
+    coverage = _product_mask_for_fit(rgb, preset, product_mask, alpha)
+    mask = coverage > 127 if coverage is not None else None
     bbox = _bbox(mask) if mask is not None else None
     if preset.white_background and bbox is None:
         raise InvalidInput("No product found on the shot: it is all backdrop.")
@@ -446,9 +447,9 @@ def fit_with_mask(
     resized = rgb if size == rgb.size else rgb.resize(size, Image.Resampling.LANCZOS)
     fitted = Image.new("RGB", plan.canvas, fill_colour)
     fitted.paste(resized, plan.offset)
-    if mask is None:
+    if coverage is None:
         return fitted, None
-    mask_image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), "L")
+    mask_image = Image.fromarray(coverage, "L")
     if size != mask_image.size:
         mask_image = mask_image.resize(size, Image.Resampling.BILINEAR)
     fitted_mask = Image.new("L", plan.canvas, 0)
@@ -457,7 +458,7 @@ def fit_with_mask(
 
 
 def _flatten_on_white(image: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
-    """RGB over white, and the alpha as a product mask when the shot is a cutout."""
+    """RGB over white, and the alpha (the product's coverage) when the shot is a cutout."""
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info
     )
@@ -468,8 +469,8 @@ def _flatten_on_white(image: Image.Image) -> tuple[Image.Image, np.ndarray | Non
     rgba = image.convert("RGBA")
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     alpha = np.asarray(rgba.getchannel("A"))
-    mask = alpha > 127 if alpha.min() < 255 else None
-    return Image.alpha_composite(white, rgba).convert("RGB"), mask
+    coverage = alpha if alpha.min() < 255 else None
+    return Image.alpha_composite(white, rgba).convert("RGB"), coverage
 
 
 def _product_mask_for_fit(
@@ -478,6 +479,7 @@ def _product_mask_for_fit(
     product_mask: Image.Image | None,
     alpha_mask: np.ndarray | None,
 ) -> np.ndarray | None:
+    """The product's coverage, 0..255 (soft edges kept), or None when unknown."""
     if product_mask is not None:
         if product_mask.size != rgb.size:
             raise InvalidInput(
@@ -485,11 +487,12 @@ def _product_mask_for_fit(
                 mask_size=product_mask.size,
                 shot_size=rgb.size,
             )
-        return np.asarray(product_mask.convert("L")) > 127
+        return np.asarray(product_mask.convert("L"))
     if alpha_mask is not None:
         return alpha_mask
     if preset.white_background:
-        return _estimate_product_on_backdrop(np.asarray(rgb))
+        estimated = _estimate_product_on_backdrop(np.asarray(rgb))
+        return np.where(estimated, 255, 0).astype(np.uint8)
     return None
 
 
@@ -601,10 +604,18 @@ def _encode_lossy(rgb: Image.Image, fmt: str, quality: int, xmp: bytes | None) -
     options: dict[str, object] = {"quality": quality, "icc_profile": SRGB_ICC}
     if xmp is not None:
         options["xmp"] = xmp
-    if fmt == "JPEG":
-        # 4:4:4 at high quality keeps colour crisp along the product's edge.
-        options.update(subsampling=0 if quality >= 90 else 2, optimize=True, progressive=True)
-    rgb.save(out, fmt, **options)
+    if fmt != "JPEG":
+        rgb.save(out, fmt, **options)
+        return out.getvalue()
+    # 4:4:4 at high quality keeps colour crisp along the product's edge.
+    options["subsampling"] = 0 if quality >= 90 else 2
+    try:
+        rgb.save(out, fmt, optimize=True, progressive=True, **options)
+    except OSError:
+        # Pillow sizes the buffer for optimized Huffman tables at one byte per pixel;
+        # very busy images overflow it. A baseline JPEG streams and always fits.
+        out = BytesIO()
+        rgb.save(out, fmt, **options)
     return out.getvalue()
 
 
@@ -691,16 +702,19 @@ def check_compliance(
 ) -> ComplianceReport:
     """Pass/fail per rule for one delivered file against one preset.
 
-    ``product_mask`` (L, 255 = product; resized if it is not the image's size) makes
-    the framing and halo rules exact; without it the product is estimated as whatever
-    is not white, and the halo rule is not checked. ``passed`` is False when any
+    ``product_mask`` (L, 255 = product, soft edges welcome; resized if it is not the
+    image's size) makes the framing and halo rules exact; without it the product is
+    estimated as whatever is not white, and the halo rule is not checked. It must mark
+    the product itself (a segmentation, ``fit_with_mask``'s output): a fringe that the
+    mask itself covers cannot be told from the product. ``passed`` is False when any
     error-severity rule failed; warnings never fail a report.
     """
     decoded, decode_result = _decode(data)
     rules = [decode_result]
     if decoded is None:
         return ComplianceReport(preset=preset.id, passed=False, rules=rules)
-    mask = _mask_for_check(product_mask, decoded.image.size)
+    coverage = _mask_for_check(product_mask, decoded.image.size)
+    mask = coverage > 127 if coverage is not None else None
     rules += [
         _rule_format(decoded, preset),
         *_size_rules(decoded, preset),
@@ -714,7 +728,7 @@ def check_compliance(
             _rule_white_background(decoded, preset, mask),
             _rule_fill(product, preset, estimated=mask is None),
             _rule_not_cut(decoded, mask),
-            _rule_no_halo(decoded, mask),
+            _rule_no_halo(decoded, coverage),
         ]
     if preset.safe_area is not None:
         rules.append(_rule_safe_area(preset, decoded, mask))
@@ -743,7 +757,7 @@ def _mask_for_check(product_mask: Image.Image | None, size: tuple[int, int]) -> 
     mask = product_mask.convert("L")
     if mask.size != size:
         mask = mask.resize(size, Image.Resampling.BILINEAR)
-    return np.asarray(mask) > 127
+    return np.asarray(mask)
 
 
 def _non_white(pixels: np.ndarray, tolerance: int) -> np.ndarray:
@@ -869,7 +883,9 @@ def _rule_provenance(decoded: _Decoded, preset: Preset, ai_generated: bool) -> R
         return _fail(rule, f"no IPTC DigitalSourceType in the XMP; {why}")
     wanted = {"trainedAlgorithmicMedia"} if preset.ai_label_required else GENERATIVE_SOURCE_TYPES
     if found not in wanted:
-        return _fail(rule, f"DigitalSourceType is {found}, expected one of {sorted(wanted)}")
+        return _fail(
+            rule, f"DigitalSourceType is {found}, expected {' or '.join(sorted(wanted))}; {why}"
+        )
     return _ok(rule, f"IPTC DigitalSourceType {found}")
 
 
@@ -933,18 +949,21 @@ def _rule_not_cut(decoded: _Decoded, mask: np.ndarray | None) -> RuleResult:
     return _ok(rule, "the frame's outer 2 px are white all round")
 
 
-def _rule_no_halo(decoded: _Decoded, mask: np.ndarray | None) -> RuleResult:
+def _rule_no_halo(decoded: _Decoded, coverage: np.ndarray | None) -> RuleResult:
     """No light or dark fringe left around the product by background removal.
 
     Just outside a clean cutout on white the backdrop is white; just outside a haloed
     one it is a ring of leftover old background, neither white nor the product's own
     colour. The band 2..2+w px outside the mask is compared, sector by sector around
     the product, with pure white and with the band just inside. A shadow darkens a few
-    sectors; a halo goes all the way round, so half the sectors decide.
+    sectors; a halo goes all the way round, so half the sectors decide. A soft mask's
+    own ramp is the edge itself, not a fringe: "outside" starts where the mask is
+    (nearly) 0 and "inside" where it is (nearly) 255.
     """
     rule = "edges.no_halo"
-    if mask is None:
+    if coverage is None:
         return _ok(rule, "not checked: needs the product mask", "warning")
+    mask = coverage > 127
     bbox = _bbox(mask)
     if bbox is None:
         return _fail(rule, "the product mask is empty")
@@ -955,13 +974,13 @@ def _rule_no_halo(decoded: _Decoded, mask: np.ndarray | None) -> RuleResult:
     margin = gap + band + 2
     x0, y0 = max(0, bbox[0] - margin), max(0, bbox[1] - margin)
     x1, y1 = min(width, bbox[2] + margin), min(height, bbox[3] + margin)
-    crop_mask = mask[y0:y1, x0:x1]
+    crop_coverage = coverage[y0:y1, x0:x1]
     crop = pixels[y0:y1, x0:x1].astype(np.int16)
-    outside_distance = ndimage.distance_transform_edt(~crop_mask)
-    inside_distance = ndimage.distance_transform_edt(crop_mask)
+    outside_distance = ndimage.distance_transform_edt(crop_coverage < 8)
+    inside_distance = ndimage.distance_transform_edt(crop_coverage > 247)
     outside = (outside_distance > gap) & (outside_distance <= gap + band)
     inside = (inside_distance > gap) & (inside_distance <= gap + band)
-    centre = np.argwhere(crop_mask).mean(axis=0)
+    centre = np.argwhere(crop_coverage > 127).mean(axis=0)
     out_pixels, out_sector = _band_by_sector(crop, outside, centre, SECTORS)
     in_pixels, in_sector = _band_by_sector(crop, inside, centre, SECTORS)
     halo_colours: list[np.ndarray] = []

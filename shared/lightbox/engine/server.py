@@ -121,7 +121,7 @@ class PredictionRecord:
             "urls": {
                 "get": f"{base_url}/v1/predictions/{self.id}",
                 "cancel": f"{base_url}/v1/predictions/{self.id}/cancel",
-                "stream": None,
+                "stream": f"{base_url}/v1/predictions/{self.id}/stream",
             },
             "metrics": {"predict_time": self.predict_time} if self.predict_time else {},
         }

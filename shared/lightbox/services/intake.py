@@ -12,6 +12,7 @@ prediction.
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
@@ -130,6 +131,9 @@ def receive_upload(ctx: Context, key: str, size: int | None) -> IntakeResult:
     if job is None:
         logger.warning("upload for an unknown job ignored", extra={"job_id": job_id})
         return IntakeResult(job_id=job_id, outcome="ignored", reason="unknown job")
+    if job.status == JobStatus.CUTTING_OUT and job.cutout_prediction_id is None and job.image_key:
+        # A retry after a failure between accepting the photo and requesting its cutout.
+        return _start_cutout(ctx, job, job.image_key)
     if job.status != JobStatus.AWAITING_UPLOAD:
         # S3 delivers events at least once; the first delivery did the work.
         return IntakeResult(job_id=job_id, outcome="duplicate")
@@ -158,14 +162,26 @@ def receive_upload(ctx: Context, key: str, size: int | None) -> IntakeResult:
     )
     if claimed is None:
         return IntakeResult(job_id=job_id, outcome="duplicate")
+    return _start_cutout(ctx, claimed, photo_key, own_cutout=normalised.has_alpha)
 
-    if normalised.has_alpha:
+
+def _start_cutout(ctx: Context, job: Job, photo_key: str, *, own_cutout: bool | None = None) -> IntakeResult:
+    if own_cutout is None:
+        own_cutout = _has_alpha(ctx, photo_key)
+    if own_cutout:
         # The shop uploaded a cutout already: its alpha is used as is, and no
         # background-removal prediction is paid for.
-        start_from_own_cutout(ctx, claimed, photo_key)
-        return IntakeResult(job_id=job_id, outcome="own cutout")
-    prediction_id = request_cutout(ctx, claimed, photo_key)
-    return IntakeResult(job_id=job_id, outcome="cutout requested", reason=prediction_id)
+        start_from_own_cutout(ctx, job, photo_key)
+        return IntakeResult(job_id=job.job_id, outcome="own cutout")
+    prediction_id = request_cutout(ctx, job, photo_key)
+    return IntakeResult(job_id=job.job_id, outcome="cutout requested", reason=prediction_id)
+
+
+def _has_alpha(ctx: Context, photo_key: str) -> bool:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(ctx.objects.get(photo_key))) as image:
+        return image.mode == "RGBA"
 
 
 def _read_upload(ctx: Context, key: str, size: int | None) -> bytes:
@@ -215,7 +231,8 @@ def request_cutout(ctx: Context, job: Job, photo_key: str) -> str:
             deadline=now + timedelta(seconds=ctx.settings.prediction_deadline_seconds),
         )
     )
-    ctx.store.update_job(job.job_id, cutout_prediction_id=prediction_id)
+    if not ctx.store.bind_cutout(job.job_id, prediction_id):
+        ctx.replicate.cancel_prediction(prediction_id)  # a duplicate event got there first
     logger.info("cutout requested", extra={"job_id": job.job_id, "prediction_id": prediction_id})
     return prediction_id
 
@@ -237,6 +254,6 @@ def start_from_own_cutout(ctx: Context, job: Job, photo_key: str) -> str:
             outcome=PredictionOutcome(status="succeeded", output=f"s3://{photo_key}"),
         )
     )
-    ctx.store.update_job(job.job_id, cutout_prediction_id=prediction_id)
+    ctx.store.bind_cutout(job.job_id, prediction_id)
     ctx.workflow.start(prediction_id)
     return prediction_id

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel
 
 from lightbox.catalog import Scene
@@ -37,19 +37,23 @@ class JobList(BaseModel):
     next_cursor: str | None = None
 
 
+def request_context(request: Request) -> Context:
+    """The clients, built once per container (or the ones a test handed to create_app)."""
+    return request.app.state.context or get_context()
+
+
+CtxDep = Annotated[Context, Depends(request_context)]
+UserDep = Annotated[User, Depends(current_user)]
+
+
 def create_app(context: Context | None = None) -> FastAPI:
     app = FastAPI(
         title="Lightbox",
         version="0.1.0",
         description="Serverless AI product photography: one phone snap in, studio shots out.",
     )
+    app.state.context = context
     install_error_handlers(app)
-
-    def ctx() -> Context:
-        return context or get_context()
-
-    CtxDep = Annotated[Context, Depends(ctx)]
-    UserDep = Annotated[User, Depends(current_user)]
 
     @app.get("/api/scenes", response_model=list[SceneView], tags=["scenes"])
     def list_scenes(c: CtxDep) -> list[SceneView]:

@@ -25,32 +25,95 @@ from lightbox.errors import InvalidInput
 Rgb = tuple[int, int, int]
 
 SKIN_TONES: dict[str, Rgb] = {
-    "pale": (244, 222, 204), "fair": (240, 212, 190), "light": (232, 194, 164),
-    "medium": (206, 156, 120), "olive": (190, 152, 108), "tan": (180, 128, 90),
-    "tanned": (180, 128, 90), "brown": (142, 96, 66), "dark": (104, 68, 48),
-    "deep": (78, 50, 36), "ebony": (70, 46, 34),
+    "pale": (244, 222, 204),
+    "fair": (240, 212, 190),
+    "light": (232, 194, 164),
+    "medium": (206, 156, 120),
+    "olive": (190, 152, 108),
+    "tan": (180, 128, 90),
+    "tanned": (180, 128, 90),
+    "brown": (142, 96, 66),
+    "dark": (104, 68, 48),
+    "deep": (78, 50, 36),
+    "ebony": (70, 46, 34),
 }
 HAIR_COLOURS: dict[str, Rgb] = {
-    "black": (32, 28, 28), "dark": (48, 36, 30), "brunette": (78, 52, 36), "brown": (100, 68, 44),
-    "chestnut": (110, 62, 38), "auburn": (130, 58, 34), "red": (168, 72, 36), "ginger": (186, 92, 42),
-    "copper": (180, 96, 52), "blonde": (222, 188, 118), "blond": (222, 188, 118), "golden": (214, 172, 92),
-    "platinum": (236, 228, 206), "grey": (168, 166, 164), "gray": (168, 166, 164),
-    "silver": (196, 196, 198), "white": (232, 230, 226), "pink": (232, 150, 180),
-    "blue": (80, 110, 190), "purple": (130, 84, 160), "green": (84, 150, 100),
+    "black": (32, 28, 28),
+    "dark": (48, 36, 30),
+    "brunette": (78, 52, 36),
+    "brown": (100, 68, 44),
+    "chestnut": (110, 62, 38),
+    "auburn": (130, 58, 34),
+    "red": (168, 72, 36),
+    "ginger": (186, 92, 42),
+    "copper": (180, 96, 52),
+    "blonde": (222, 188, 118),
+    "blond": (222, 188, 118),
+    "golden": (214, 172, 92),
+    "platinum": (236, 228, 206),
+    "grey": (168, 166, 164),
+    "gray": (168, 166, 164),
+    "silver": (196, 196, 198),
+    "white": (232, 230, 226),
+    "pink": (232, 150, 180),
+    "blue": (80, 110, 190),
+    "purple": (130, 84, 160),
+    "green": (84, 150, 100),
 }
 CLOTHING_COLOURS: dict[str, Rgb] = {
-    "white": (238, 238, 234), "black": (38, 38, 42), "grey": (128, 130, 134), "gray": (128, 130, 134),
-    "charcoal": (64, 66, 70), "navy": (40, 52, 90), "blue": (60, 100, 170), "denim": (84, 112, 150),
-    "teal": (40, 128, 130), "green": (70, 130, 80), "olive": (112, 116, 64), "sage": (150, 170, 140),
-    "red": (180, 46, 46), "burgundy": (110, 32, 46), "pink": (226, 150, 170), "purple": (110, 70, 140),
-    "lavender": (180, 164, 210), "orange": (220, 120, 50), "yellow": (232, 196, 70),
-    "mustard": (200, 160, 50), "beige": (214, 196, 168), "cream": (236, 226, 204),
-    "camel": (190, 150, 100), "brown": (110, 76, 52), "khaki": (176, 162, 120),
+    "white": (238, 238, 234),
+    "black": (38, 38, 42),
+    "grey": (128, 130, 134),
+    "gray": (128, 130, 134),
+    "charcoal": (64, 66, 70),
+    "navy": (40, 52, 90),
+    "blue": (60, 100, 170),
+    "denim": (84, 112, 150),
+    "teal": (40, 128, 130),
+    "green": (70, 130, 80),
+    "olive": (112, 116, 64),
+    "sage": (150, 170, 140),
+    "red": (180, 46, 46),
+    "burgundy": (110, 32, 46),
+    "pink": (226, 150, 170),
+    "purple": (110, 70, 140),
+    "lavender": (180, 164, 210),
+    "orange": (220, 120, 50),
+    "yellow": (232, 196, 70),
+    "mustard": (200, 160, 50),
+    "beige": (214, 196, 168),
+    "cream": (236, 226, 204),
+    "camel": (190, 150, 100),
+    "brown": (110, 76, 52),
+    "khaki": (176, 162, 120),
 }
-GARMENTS = ("sweater", "jumper", "shirt", "t-shirt", "tshirt", "tee", "top", "blouse", "dress",
-            "jacket", "coat", "hoodie", "cardigan", "suit", "blazer", "turtleneck", "polo")
-BACKDROPS: tuple[Rgb, ...] = ((226, 224, 220), (214, 222, 228), (232, 222, 212), (218, 226, 216),
-                              (236, 230, 224), (204, 208, 214))
+GARMENTS = (
+    "sweater",
+    "jumper",
+    "shirt",
+    "t-shirt",
+    "tshirt",
+    "tee",
+    "top",
+    "blouse",
+    "dress",
+    "jacket",
+    "coat",
+    "hoodie",
+    "cardigan",
+    "suit",
+    "blazer",
+    "turtleneck",
+    "polo",
+)
+BACKDROPS: tuple[Rgb, ...] = (
+    (226, 224, 220),
+    (214, 222, 228),
+    (232, 222, 212),
+    (218, 226, 216),
+    (236, 230, 224),
+    (204, 208, 214),
+)
 
 
 @dataclass(frozen=True)
@@ -96,15 +159,21 @@ def parse_traits(prompt: str, rng: np.random.Generator) -> PortraitTraits:
     """Read the easy attributes from the prompt's words; the seed picks the rest."""
     words = _words(prompt)
     vocabulary = set(words)
-    skin = (_colour_before(words, ("skin", "complexion", "skinned"), SKIN_TONES)
-            or _compound(words, ("skinned",), SKIN_TONES))
+    skin = _colour_before(words, ("skin", "complexion", "skinned"), SKIN_TONES) or _compound(
+        words, ("skinned",), SKIN_TONES
+    )
     if skin is None:
         skin = list(SKIN_TONES.values())[int(rng.integers(len(SKIN_TONES)))]
-    hair = _colour_before(words, ("hair", "haired", "curls", "ponytail", "bun"), HAIR_COLOURS) or _compound(
-        words, ("haired",), HAIR_COLOURS)
+    hair = _colour_before(
+        words, ("hair", "haired", "curls", "ponytail", "bun"), HAIR_COLOURS
+    ) or _compound(words, ("haired",), HAIR_COLOURS)
     if hair is None:
-        for word, colour in (("redhead", HAIR_COLOURS["red"]), ("brunette", HAIR_COLOURS["brunette"]),
-                             ("blonde", HAIR_COLOURS["blonde"]), ("blond", HAIR_COLOURS["blond"])):
+        for word, colour in (
+            ("redhead", HAIR_COLOURS["red"]),
+            ("brunette", HAIR_COLOURS["brunette"]),
+            ("blonde", HAIR_COLOURS["blonde"]),
+            ("blond", HAIR_COLOURS["blond"]),
+        ):
             if word in vocabulary:
                 hair = colour
                 break
@@ -146,7 +215,8 @@ def _hair_style(vocabulary: set[str], rng: np.random.Generator) -> str:
 
 
 def _shade(colour: Rgb, factor: float) -> Rgb:
-    return tuple(int(max(0, min(255, round(c * factor)))) for c in colour)  # type: ignore[return-value]
+    r, g, b = (int(max(0, min(255, round(c * factor)))) for c in colour)
+    return (r, g, b)
 
 
 def _seed_rng(prompt: str, seed: int) -> np.random.Generator:
@@ -193,35 +263,58 @@ def _draw_figure(canvas: Image.Image, t: PortraitTraits, rng: np.random.Generato
     chin = head_top + head_h
     side = -1 if t.light_from_left else 1  # the shadowed side
 
-
     if t.hair_style == "long":
-        draw.rounded_rectangle((cx - head_w * 0.62, head_top + head_h * 0.1, cx + head_w * 0.62,
-                                chin + head_h * 0.55), radius=head_w * 0.3, fill=_shade(t.hair, 0.85))
+        draw.rounded_rectangle(
+            (cx - head_w * 0.62, head_top + head_h * 0.1, cx + head_w * 0.62, chin + head_h * 0.55),
+            radius=head_w * 0.3,
+            fill=_shade(t.hair, 0.85),
+        )
 
     # Shoulders and clothing: a broad rounded shape running off the bottom of the frame.
     shoulder_w = head_w * rng.uniform(2.4, 2.8)
     body_top = chin + head_h * 0.22
-    draw.rounded_rectangle((cx - shoulder_w / 2, body_top, cx + shoulder_w / 2, h + unit * 0.3),
-                           radius=shoulder_w * 0.28, fill=t.clothing)
+    draw.rounded_rectangle(
+        (cx - shoulder_w / 2, body_top, cx + shoulder_w / 2, h + unit * 0.3),
+        radius=shoulder_w * 0.28,
+        fill=t.clothing,
+    )
     shadow_x = cx + side * shoulder_w * 0.12
-    draw.rounded_rectangle((min(shadow_x, shadow_x + side * shoulder_w * 0.4), body_top + head_h * 0.05,
-                            max(shadow_x, shadow_x + side * shoulder_w * 0.4), h + unit * 0.3),
-                           radius=shoulder_w * 0.2, fill=_shade(t.clothing, 0.82))
+    draw.rounded_rectangle(
+        (
+            min(shadow_x, shadow_x + side * shoulder_w * 0.4),
+            body_top + head_h * 0.05,
+            max(shadow_x, shadow_x + side * shoulder_w * 0.4),
+            h + unit * 0.3,
+        ),
+        radius=shoulder_w * 0.2,
+        fill=_shade(t.clothing, 0.82),
+    )
 
     # Neck, with the shadow the chin throws on it.
     neck_w = head_w * 0.42
-    draw.rectangle((cx - neck_w / 2, chin - head_h * 0.1, cx + neck_w / 2, body_top + head_h * 0.12), fill=t.skin)
-    draw.ellipse((cx - neck_w / 2, chin - head_h * 0.12, cx + neck_w / 2, chin + head_h * 0.12),
-                 fill=_shade(t.skin, 0.8))
+    draw.rectangle(
+        (cx - neck_w / 2, chin - head_h * 0.1, cx + neck_w / 2, body_top + head_h * 0.12),
+        fill=t.skin,
+    )
+    draw.ellipse(
+        (cx - neck_w / 2, chin - head_h * 0.12, cx + neck_w / 2, chin + head_h * 0.12),
+        fill=_shade(t.skin, 0.8),
+    )
     # Neckline of the garment.
-    draw.pieslice((cx - neck_w * 0.9, body_top - head_h * 0.12, cx + neck_w * 0.9, body_top + head_h * 0.28),
-                  0, 180, fill=t.skin)
+    draw.pieslice(
+        (cx - neck_w * 0.9, body_top - head_h * 0.12, cx + neck_w * 0.9, body_top + head_h * 0.28),
+        0,
+        180,
+        fill=t.skin,
+    )
 
     # Ears, head, and the shadowed half of the face.
     ear = head_w * 0.14
     for direction in (-1, 1):
         ex = cx + direction * head_w * 0.5
-        draw.ellipse((ex - ear, head_top + head_h * 0.42, ex + ear, head_top + head_h * 0.62), fill=t.skin)
+        draw.ellipse(
+            (ex - ear, head_top + head_h * 0.42, ex + ear, head_top + head_h * 0.62), fill=t.skin
+        )
     draw.ellipse(head_box, fill=t.skin)
     _shade_half(draw, head_box, side, _shade(t.skin, 0.9))
 
@@ -229,16 +322,30 @@ def _draw_figure(canvas: Image.Image, t: PortraitTraits, rng: np.random.Generato
     _draw_face(draw, t, cx, head_top, head_w, head_h)
 
 
-def _shade_half(draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], side: int, fill: Rgb) -> None:
+def _shade_half(
+    draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], side: int, fill: Rgb
+) -> None:
     """Darken the half of an ellipse away from the light (a flat two-tone shading)."""
     start, end = (270, 90) if side > 0 else (90, 270)
     x0, y0, x1, y1 = box
     inset = (x1 - x0) * 0.18
-    draw.chord((x0 + (inset if side > 0 else 0), y0, x1 - (0 if side > 0 else inset), y1), start, end, fill=fill)
+    draw.chord(
+        (x0 + (inset if side > 0 else 0), y0, x1 - (0 if side > 0 else inset), y1),
+        start,
+        end,
+        fill=fill,
+    )
 
 
-def _draw_hair(draw: ImageDraw.ImageDraw, t: PortraitTraits, cx: float, top: float, head_w: float,
-               head_h: float, rng: np.random.Generator) -> None:
+def _draw_hair(
+    draw: ImageDraw.ImageDraw,
+    t: PortraitTraits,
+    cx: float,
+    top: float,
+    head_w: float,
+    head_h: float,
+    rng: np.random.Generator,
+) -> None:
     if t.hair_style == "bald":
         return
     hair = t.hair
@@ -246,14 +353,30 @@ def _draw_hair(draw: ImageDraw.ImageDraw, t: PortraitTraits, cx: float, top: flo
     draw.chord(cap, 180, 360, fill=hair)
     part = rng.uniform(-0.2, 0.2) * head_w
     # A fringe swept from the parting: the face keeps its upper third framed.
-    draw.polygon([(cx - head_w * 0.54, top + head_h * 0.36), (cx + part, top + head_h * 0.08),
-                  (cx + head_w * 0.54, top + head_h * 0.36), (cx + head_w * 0.5, top + head_h * 0.2),
-                  (cx - head_w * 0.5, top + head_h * 0.2)], fill=hair)
-    draw.polygon([(cx + part, top + head_h * 0.05), (cx + part + head_w * 0.35, top + head_h * 0.28),
-                  (cx + head_w * 0.54, top + head_h * 0.33), (cx + head_w * 0.54, top + head_h * 0.2)], fill=hair)
+    draw.polygon(
+        [
+            (cx - head_w * 0.54, top + head_h * 0.36),
+            (cx + part, top + head_h * 0.08),
+            (cx + head_w * 0.54, top + head_h * 0.36),
+            (cx + head_w * 0.5, top + head_h * 0.2),
+            (cx - head_w * 0.5, top + head_h * 0.2),
+        ],
+        fill=hair,
+    )
+    draw.polygon(
+        [
+            (cx + part, top + head_h * 0.05),
+            (cx + part + head_w * 0.35, top + head_h * 0.28),
+            (cx + head_w * 0.54, top + head_h * 0.33),
+            (cx + head_w * 0.54, top + head_h * 0.2),
+        ],
+        fill=hair,
+    )
     if t.hair_style == "bun":
         r = head_w * 0.2
-        draw.ellipse((cx - r, top - head_h * 0.2 - r * 0.4, cx + r, top - head_h * 0.2 + r * 1.6), fill=hair)
+        draw.ellipse(
+            (cx - r, top - head_h * 0.2 - r * 0.4, cx + r, top - head_h * 0.2 + r * 1.6), fill=hair
+        )
     elif t.hair_style == "curly":
         r = head_w * 0.12
         for k in range(11):
@@ -265,15 +388,33 @@ def _draw_hair(draw: ImageDraw.ImageDraw, t: PortraitTraits, cx: float, top: flo
         for direction in (-1, 1):
             x_out = cx + direction * head_w * 0.58
             x_in = cx + direction * head_w * 0.4
-            draw.polygon([(x_out, top + head_h * 0.3), (x_in, top + head_h * 0.3),
-                          (x_in, top + head_h * 1.25), (x_out, top + head_h * 1.4)], fill=hair)
+            draw.polygon(
+                [
+                    (x_out, top + head_h * 0.3),
+                    (x_in, top + head_h * 0.3),
+                    (x_in, top + head_h * 1.25),
+                    (x_out, top + head_h * 1.4),
+                ],
+                fill=hair,
+            )
     highlight = _shade(hair, 1.25) if sum(hair) < 500 else _shade(hair, 0.92)
-    draw.arc((cx - head_w * 0.4, top + head_h * 0.02, cx + head_w * 0.4, top + head_h * 0.5), 215, 260,
-             fill=highlight, width=max(1, round(head_w * 0.04)))
+    draw.arc(
+        (cx - head_w * 0.4, top + head_h * 0.02, cx + head_w * 0.4, top + head_h * 0.5),
+        215,
+        260,
+        fill=highlight,
+        width=max(1, round(head_w * 0.04)),
+    )
 
 
-def _draw_face(draw: ImageDraw.ImageDraw, t: PortraitTraits, cx: float, top: float, head_w: float,
-               head_h: float) -> None:
+def _draw_face(
+    draw: ImageDraw.ImageDraw,
+    t: PortraitTraits,
+    cx: float,
+    top: float,
+    head_w: float,
+    head_h: float,
+) -> None:
     """Minimal features: enough to read as a face, plainly an illustration."""
     eye_y = top + head_h * 0.5
     eye_dx = head_w * 0.2
@@ -283,28 +424,52 @@ def _draw_face(draw: ImageDraw.ImageDraw, t: PortraitTraits, cx: float, top: flo
         ex = cx + direction * eye_dx
         draw.ellipse((ex - eye_r, eye_y - eye_r, ex + eye_r, eye_y + eye_r), fill=ink)
         brow_y = eye_y - head_h * 0.09
-        draw.line((ex - eye_r * 2, brow_y, ex + eye_r * 2, brow_y - head_h * 0.01),
-                  fill=_shade(t.hair, 0.8) if t.hair_style != "bald" else _shade(t.skin, 0.6),
-                  width=max(1, round(head_w * 0.03)))
+        draw.line(
+            (ex - eye_r * 2, brow_y, ex + eye_r * 2, brow_y - head_h * 0.01),
+            fill=_shade(t.hair, 0.8) if t.hair_style != "bald" else _shade(t.skin, 0.6),
+            width=max(1, round(head_w * 0.03)),
+        )
         if t.glasses:
             gr = eye_r * 3.2
-            draw.ellipse((ex - gr, eye_y - gr * 0.8, ex + gr, eye_y + gr * 0.8), outline=(40, 40, 44),
-                         width=max(1, round(head_w * 0.02)))
+            draw.ellipse(
+                (ex - gr, eye_y - gr * 0.8, ex + gr, eye_y + gr * 0.8),
+                outline=(40, 40, 44),
+                width=max(1, round(head_w * 0.02)),
+            )
     if t.glasses:
-        draw.line((cx - eye_dx + eye_r * 3.2, eye_y, cx + eye_dx - eye_r * 3.2, eye_y), fill=(40, 40, 44),
-                  width=max(1, round(head_w * 0.02)))
+        draw.line(
+            (cx - eye_dx + eye_r * 3.2, eye_y, cx + eye_dx - eye_r * 3.2, eye_y),
+            fill=(40, 40, 44),
+            width=max(1, round(head_w * 0.02)),
+        )
     nose_y = top + head_h * 0.66
-    draw.line((cx, eye_y + head_h * 0.06, cx - head_w * 0.04, nose_y, cx + head_w * 0.02, nose_y),
-              fill=_shade(t.skin, 0.72), width=max(1, round(head_w * 0.025)))
+    draw.line(
+        (cx, eye_y + head_h * 0.06, cx - head_w * 0.04, nose_y, cx + head_w * 0.02, nose_y),
+        fill=_shade(t.skin, 0.72),
+        width=max(1, round(head_w * 0.025)),
+    )
     if t.beard:
-        draw.chord((cx - head_w * 0.5, top + head_h * 0.35, cx + head_w * 0.5, top + head_h * 1.02), 0, 180,
-                   fill=_shade(t.hair, 0.95))
+        draw.chord(
+            (cx - head_w * 0.5, top + head_h * 0.35, cx + head_w * 0.5, top + head_h * 1.02),
+            0,
+            180,
+            fill=_shade(t.hair, 0.95),
+        )
     mouth_y = top + head_h * 0.78
     mouth_w = head_w * (0.24 if t.smiling else 0.18)
     lips = _shade(t.skin, 0.62) if not t.beard else _shade(t.skin, 0.8)
     if t.smiling:
-        draw.chord((cx - mouth_w / 2, mouth_y - head_h * 0.05, cx + mouth_w / 2, mouth_y + head_h * 0.06),
-                   0, 180, fill=(250, 248, 244), outline=lips, width=max(1, round(head_w * 0.02)))
+        draw.chord(
+            (cx - mouth_w / 2, mouth_y - head_h * 0.05, cx + mouth_w / 2, mouth_y + head_h * 0.06),
+            0,
+            180,
+            fill=(250, 248, 244),
+            outline=lips,
+            width=max(1, round(head_w * 0.02)),
+        )
     else:
-        draw.line((cx - mouth_w / 2, mouth_y, cx + mouth_w / 2, mouth_y), fill=lips,
-                  width=max(1, round(head_w * 0.03)))
+        draw.line(
+            (cx - mouth_w / 2, mouth_y, cx + mouth_w / 2, mouth_y),
+            fill=lips,
+            width=max(1, round(head_w * 0.03)),
+        )

@@ -18,8 +18,8 @@ Pixels depend only on the inputs and the seed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
 
 import cv2
 import numpy as np
@@ -28,13 +28,13 @@ from PIL import Image
 from lightbox.errors import InvalidImage, InvalidInput
 
 Rgb = tuple[float, float, float]
-Texture = Literal["none", "wood", "marble", "linen", "concrete", "sand", "grass", "stone", "terrazzo"]
+Texture = Literal[
+    "none", "wood", "marble", "linen", "concrete", "sand", "grass", "stone", "terrazzo"
+]
 SceneryKind = Literal["bokeh", "window", "leaves", "band"]
 
-TEXTURES: tuple[str, ...] = (
-    "none", "wood", "marble", "linen", "concrete", "sand", "grass", "stone", "terrazzo",
-)
-SCENERY_KINDS: tuple[str, ...] = ("bokeh", "window", "leaves", "band")
+TEXTURES: tuple[str, ...] = get_args(Texture)
+SCENERY_KINDS: tuple[str, ...] = get_args(SceneryKind)
 
 # Smooth layers live on a grid this many times coarser than the output.
 _GRID = 4
@@ -101,7 +101,11 @@ class LightLook:
 
 @dataclass(frozen=True)
 class SceneryLook:
-    """One out-of-focus background element (the prompt's "softly blurred ..." part)."""
+    """One out-of-focus background element (the prompt's "softly blurred ..." part).
+
+    Fields mean what the header of scenes.yaml says; `top` and `bottom` are fractions
+    of the wall's height, `size` and `x` fractions of the frame's width.
+    """
 
     kind: SceneryKind
     colors: tuple[Rgb, ...] = ()
@@ -132,7 +136,7 @@ class SceneLook:
     light: LightLook
     fill: float
     vignette: float
-    scenery: tuple[SceneryLook, ...] = field(default=())
+    scenery: tuple[SceneryLook, ...] = ()
     podium: PodiumLook | None = None
 
     @classmethod
@@ -150,7 +154,9 @@ class SceneLook:
         top = _rgb(backdrop.get("top", [255, 255, 255]), "backdrop.top")
         return cls(
             backdrop_top=top,
-            backdrop_bottom=_rgb(backdrop.get("bottom", backdrop.get("top", [255] * 3)), "backdrop.bottom"),
+            backdrop_bottom=_rgb(
+                backdrop.get("bottom", backdrop.get("top", [255] * 3)), "backdrop.bottom"
+            ),
             floor=FloorLook(
                 color=_rgb(floor.get("color", [255, 255, 255]), "floor.color"),
                 texture=texture,  # type: ignore[arg-type]
@@ -210,7 +216,7 @@ def _parse_podium(item: Any) -> PodiumLook | None:
 
 @dataclass(frozen=True)
 class _Product:
-    """The cutout cropped to its alpha's bounding box, at its placed size, premultiplied."""
+    """The cutout cropped to its alpha's bounding box, at its placed size."""
 
     color: np.ndarray  # (h, w, 3) straight (not premultiplied) sRGB 0-1, edges decontaminated
     alpha: np.ndarray  # (h, w) 0-1
@@ -261,7 +267,9 @@ def _decontaminate(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     towards the colour just inside it.
     """
     solid = (alpha >= 0.95).astype(np.uint8)
-    core = cv2.erode(solid, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    core = cv2.erode(
+        solid, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
+    )
     if core.sum() < 1:
         core = solid if solid.sum() >= 1 else (alpha > 0).astype(np.uint8)
     clear = (alpha <= 0.05).astype(np.float32)
@@ -343,8 +351,11 @@ def _layout(
     horizon = look.floor.horizon
     centred = (height + h) / 2
     podium = None
-    if horizon <= 0.0 or horizon >= 1.0:
+    if horizon <= 0.0:
         base = centred + jitter[2] * _JITTER_Y * height
+    elif horizon >= 1.0:
+        # A sweep: centred, nudged up a little so the shadow has room below the product.
+        base = h + 0.42 * (height - h) + jitter[2] * _JITTER_Y * height
     else:
         floor_y = horizon * height
         # As near the frame's centre as the floor allows, but always well onto the floor.
@@ -363,8 +374,15 @@ def _layout(
     tilt = 0.01 * jitter[4]
     angle = look.shadow.angle + _JITTER_ANGLE * jitter[5]
     return _Layout(
-        width=width, height=height, x0=x0, y0=y0, w=w, h=h, angle=angle,
-        gamma=(gamma[0] - tilt, gamma[1], gamma[2] + tilt), podium=podium,
+        width=width,
+        height=height,
+        x0=x0,
+        y0=y0,
+        w=w,
+        h=h,
+        angle=angle,
+        gamma=(gamma[0] - tilt, gamma[1], gamma[2] + tilt),
+        podium=podium,
     )
 
 
@@ -391,11 +409,17 @@ def _smoothstep(edge0: float, edge1: float, x: np.ndarray | float) -> np.ndarray
 def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
     if sigma < 0.3:
         return image
-    return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    return cv2.GaussianBlur(
+        image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE
+    )
 
 
 def _periodic_noise(
-    rng: np.random.Generator, n: int, scale_u: float, scale_v: float | None = None, rough: float = 0.0
+    rng: np.random.Generator,
+    n: int,
+    scale_u: float,
+    scale_v: float | None = None,
+    rough: float = 0.0,
 ) -> np.ndarray:
     """Tileable smooth noise (zero mean, unit deviation) with features of about `scale` pixels.
 
@@ -410,7 +434,9 @@ def _periodic_noise(
     envelope = np.exp(-((fx * scale_u) ** 2 + (fy * scale_v) ** 2) * 4.0)
     if rough > 0:
         radius = np.sqrt(fx**2 + fy**2) + 1.0 / n
-        envelope = envelope + rough * (radius * min(scale_u, scale_v)) ** -1.0 * np.exp(-radius * 12)
+        envelope = envelope + rough * (radius * min(scale_u, scale_v)) ** -1.0 * np.exp(
+            -radius * 12
+        )
     noise = np.fft.irfft2(spectrum * envelope, s=(n, n)).astype(np.float32)
     noise -= noise.mean()
     return noise / max(float(noise.std()), 1e-6)
@@ -420,7 +446,8 @@ def _wrap_blur(tile: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur of a tileable image that stays tileable."""
     pad = int(3 * sigma) + 1
     padded = np.pad(tile, ((pad, pad), (pad, pad), (0, 0)), mode="wrap")
-    return cv2.GaussianBlur(padded, (0, 0), sigma)[pad:-pad, pad:-pad]
+    blurred = cv2.GaussianBlur(padded, (0, 0), sigma)[pad:-pad, pad:-pad]
+    return blurred.reshape(tile.shape)  # OpenCV drops a single channel's axis
 
 
 # --- floor textures (tileable, in floor space) -------------------------------------------
@@ -439,55 +466,60 @@ def _texture_wood(base: Rgb, rng: np.random.Generator, n: int) -> np.ndarray:
     plank_h = n / planks
     index = np.floor(v / plank_h).astype(int) % planks
     warp = _periodic_noise(rng, n, 256.0, 40.0)
-    rings = np.sin(2 * np.pi * (v / 9.0 + 1.8 * warp + index * 0.37))
+    rings = np.sin(2 * np.pi * (v / 14.0 + 2.5 * warp + index * 0.37))
     fine = _periodic_noise(rng, n, 120.0, 1.2)
     tone = rng.uniform(-0.07, 0.07, planks)[index]
     # Plank ends, staggered from plank to plank.
     joints = rng.uniform(0, n, planks)[index]
     end = np.abs(((u - joints) % n) - n / 2) > (n / 2 - 1.2)
     seam_v = np.abs((v % plank_h) - 0.5) < 1.0
-    shade = 1.0 + tone + 0.06 * rings + 0.09 * fine
+    shade = 1.0 + tone + 0.05 * rings + 0.07 * fine
     shade = np.where(seam_v | end, shade * 0.78, shade)
     return _tint(base, shade.astype(np.float32))
 
 
 def _texture_marble(base: Rgb, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Carrara-like: cloudy ground and thin, turbulent grey veins."""
-    v = np.arange(n, dtype=np.float32)[:, None]
-    u = np.arange(n, dtype=np.float32)[None, :]
-    cloud = _periodic_noise(rng, n, 90.0)
-    turb = _periodic_noise(rng, n, 160.0, rough=0.3)
+    """Carrara-like: a cloudy ground crossed by meandering grey veins.
+
+    Veins are where a smooth noise field crosses zero: that draws long, wandering,
+    occasionally branching curves, which is how marble veining looks. A second
+    field fades them in and out along their length.
+    """
+    cloud = _periodic_noise(rng, n, 70.0)
     veins = np.zeros((n, n), np.float32)
-    for k, (freq, width, strength) in enumerate(((2, 0.05, 0.4), (3, 0.025, 0.25), (5, 0.04, 0.12))):
-        phase = 2 * np.pi * (freq * (u + (k + 1) * v) / n) + (2.2 + k) * turb
-        line = 1.0 - _smoothstep(0.0, width, np.abs(np.sin(phase)))
-        veins = np.maximum(veins, line * strength)
-    shade = 1.0 + 0.02 * cloud - veins * 0.55
-    color = _tint(base, shade)
-    grey = np.asarray((0.55, 0.56, 0.58), np.float32)
-    return color * (1 - veins[..., None] * 0.3) + grey * veins[..., None] * 0.3
+    for scale, width, strength in ((70.0, 0.05, 0.7), (35.0, 0.035, 0.4), (18.0, 0.03, 0.2)):
+        field = _periodic_noise(rng, n, scale * 1.6, scale * 0.7) + 0.12 * _periodic_noise(
+            rng, n, scale / 5
+        )
+        fade = np.clip(0.55 + 0.6 * _periodic_noise(rng, n, scale * 1.5), 0.0, 1.0)
+        line = 1.0 - _smoothstep(0.0, width * 3.0, np.abs(field))
+        veins = np.maximum(veins, line * line * fade * strength)
+    veins = _wrap_blur(veins[..., None], 0.7)[..., 0]
+    color = _tint(base, (1.0 + 0.025 * cloud).astype(np.float32))
+    grey = np.asarray((0.52, 0.53, 0.55), np.float32)
+    return color * (1 - veins[..., None] * 0.55) + grey * veins[..., None] * 0.55
 
 
 def _texture_linen(base: Rgb, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Plain weave: threads over and under, each with its own thickness and slubs."""
-    period = 4
-    threads = n // period
-    rows = np.repeat(rng.normal(0.0, 1.0, threads), period)[:, None]
-    cols = np.repeat(rng.normal(0.0, 1.0, threads), period)[None, :]
+    """Plain weave: threads over and under, each thicker and thinner along its length (slubs)."""
+    period = 3
     i = np.arange(n)[:, None] // period
     j = np.arange(n)[None, :] // period
     warp_on_top = ((i + j) % 2) == 0
-    across = np.cos(np.pi * ((np.arange(n) % period) + 0.5) / period - np.pi / 2)
-    round_v = across[:, None].astype(np.float32)
-    round_u = across[None, :].astype(np.float32)
-    slub_u = _periodic_noise(rng, n, 60.0, 2.0)
-    slub_v = _periodic_noise(rng, n, 2.0, 60.0)
-    shade = np.where(
-        warp_on_top, 1.0 + 0.03 * cols + 0.05 * round_u + 0.02 * slub_v,
-        1.0 + 0.03 * rows + 0.05 * round_v + 0.02 * slub_u,
-    ) - 0.04
+    across = np.cos(np.pi * ((np.arange(n) % period) + 0.5) / period - np.pi / 2).astype(np.float32)
+    # Slubs run along a thread: long in one direction, one thread wide in the other.
+    slub_warp = _periodic_noise(rng, n, 3.0, 50.0)
+    slub_weft = _periodic_noise(rng, n, 50.0, 3.0)
+    shade = (
+        np.where(
+            warp_on_top,
+            1.0 + 0.05 * across[None, :] + 0.03 * slub_warp,
+            1.0 + 0.05 * across[:, None] + 0.03 * slub_weft,
+        )
+        - 0.03
+    )
     cloud = _periodic_noise(rng, n, 120.0)
-    return _tint(base, (shade + 0.015 * cloud).astype(np.float32))
+    return _tint(base, (shade + 0.012 * cloud).astype(np.float32))
 
 
 def _texture_concrete(base: Rgb, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -533,8 +565,14 @@ def _texture_terrazzo(base: Rgb, rng: np.random.Generator, n: int) -> np.ndarray
     """Cement ground with scattered chips of stone in a few muted colours."""
     ground = _tint(base, (1.0 + 0.015 * _periodic_noise(rng, n, 30.0)).astype(np.float32))
     b = np.asarray(base, np.float32)
-    palette = [b * 0.62, b * 0.8, np.array((0.78, 0.52, 0.42)), np.array((0.55, 0.6, 0.52)),
-               np.minimum(b * 1.08, 1.0), np.array((0.3, 0.3, 0.32))]
+    palette = [
+        b * 0.62,
+        b * 0.8,
+        np.array((0.78, 0.52, 0.42)),
+        np.array((0.55, 0.6, 0.52)),
+        np.minimum(b * 1.08, 1.0),
+        np.array((0.3, 0.3, 0.32)),
+    ]
     canvas = np.ascontiguousarray(ground)
     for _ in range(int(n * n / 900)):
         cx, cy = rng.uniform(0, n, 2)
@@ -547,25 +585,35 @@ def _texture_terrazzo(base: Rgb, rng: np.random.Generator, n: int) -> np.ndarray
             for oy in (-n, 0, n):
                 if abs(cx + ox - n / 2) > n / 2 + 12 or abs(cy + oy - n / 2) > n / 2 + 12:
                     continue
-                pts = np.stack([cx + ox + radii * np.cos(angles), cy + oy + radii * np.sin(angles)], 1)
-                cv2.fillPoly(canvas, [np.round(pts * 4).astype(np.int32)], colour, cv2.LINE_AA, shift=2)
+                pts = np.stack(
+                    [cx + ox + radii * np.cos(angles), cy + oy + radii * np.sin(angles)], 1
+                )
+                cv2.fillPoly(
+                    canvas, [np.round(pts * 4).astype(np.int32)], colour, cv2.LINE_AA, shift=2
+                )
     return canvas
 
 
 def _texture_tile(texture: str, base: Rgb, rng: np.random.Generator, n: int = _TILE) -> np.ndarray:
     makers = {
-        "wood": _texture_wood, "marble": _texture_marble, "linen": _texture_linen,
-        "concrete": _texture_concrete, "sand": _texture_sand, "grass": _texture_grass,
-        "stone": _texture_stone, "terrazzo": _texture_terrazzo,
+        "wood": _texture_wood,
+        "marble": _texture_marble,
+        "linen": _texture_linen,
+        "concrete": _texture_concrete,
+        "sand": _texture_sand,
+        "grass": _texture_grass,
+        "stone": _texture_stone,
+        "terrazzo": _texture_terrazzo,
     }
     if texture not in makers:
         return np.broadcast_to(np.asarray(base, np.float32), (n, n, 3)).copy()
     return np.clip(makers[texture](base, rng, n), 0.0, 1.0).astype(np.float32)
 
 
-# Tile pixels per output pixel where the floor is nearest, per texture (weave is fine,
-# stone slabs are coarse); and foreshortening of depth on the floor.
-_TEXTURE_DENSITY = {"linen": 1.0, "wood": 0.45, "terrazzo": 0.5, "sand": 0.7, "grass": 0.8}
+# How finely each texture is laid on the floor (tile pixels per output pixel at the front
+# edge, for a 1600 px frame; linen's weave is fine, planks and chips are large), and how
+# much the floor's depth is foreshortened.
+_TEXTURE_DENSITY = {"linen": 1.7, "wood": 0.45, "terrazzo": 0.5, "sand": 0.7, "grass": 0.8}
 _FORESHORTEN = 0.45
 
 
@@ -580,14 +628,16 @@ def _sample_tile(
     levels = [tile, _wrap_blur(tile, 1.2), _wrap_blur(tile, 4.0)]
     mean = tile.reshape(-1, 3).mean(0)
     lod = np.log2(np.maximum(footprint, 1.0))[..., None]
-    out = np.empty(map_u.shape + (3,), np.float32)
-    out[:] = mean
-    samples = [cv2.remap(level, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-               for level in levels]
+    flat = np.empty(map_u.shape + (3,), np.float32)
+    flat[:] = mean
+    samples = [
+        cv2.remap(level, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        for level in levels
+    ]
     stops = (0.0, 1.2, 2.6, 4.5)
     result = samples[0]
     for k in range(1, 4):
-        nxt = samples[k] if k < 3 else out
+        nxt = samples[k] if k < 3 else flat
         t = np.clip((lod - stops[k - 1]) / (stops[k] - stops[k - 1]), 0.0, 1.0)
         result = result * (1 - t) + nxt * t
     return result
@@ -600,10 +650,13 @@ def _paint_floor(
     width, height = layout.width, layout.height
     rows = height - top
     tile = _texture_tile(look.floor.texture, look.floor.color, rng)
-    density = _TEXTURE_DENSITY.get(look.floor.texture, 0.6) * _TILE / 1024.0 * 1600.0 / max(width, height)
+    density = (
+        _TEXTURE_DENSITY.get(look.floor.texture, 0.6) * _TILE / 1024.0 * 1600.0 / max(width, height)
+    )
     offset_u, offset_v = rng.uniform(0, _TILE, 2)
     x = np.arange(width, dtype=np.float32)[None, :] - width / 2
-    if look.floor.horizon <= 0.0:
+    if look.floor.horizon <= 0.0 or look.floor.horizon >= 1.0:
+        # Top-down (a flat lay), or a sweep whose floor curves up into the wall: no perspective.
         y = np.arange(rows, dtype=np.float32)[:, None]
         map_u = np.broadcast_to(x * density + offset_u, (rows, width))
         map_v = np.broadcast_to(y * density + offset_v, (rows, width))
@@ -620,7 +673,7 @@ def _paint_floor(
     map_v = np.mod(map_v, _TILE).astype(np.float32)
     footprint = np.broadcast_to(footprint, (rows, 1)).astype(np.float32)
     floor = _sample_tile(tile, map_u, map_v, footprint)
-    if look.floor.horizon > 0.0:
+    if 0.0 < look.floor.horizon < 1.0:
         # Nearer floor is a touch darker: the light is above and behind the camera.
         near = np.linspace(0.0, 1.0, rows, dtype=np.float32)[:, None, None]
         floor = floor * (1.0 - 0.06 * near)
@@ -641,8 +694,8 @@ def _key_light(layout: _Layout, strength: float) -> np.ndarray:
     """Brightness (H, W) of a soft key light on the side the light comes from."""
     width, height = layout.width, layout.height
     side = math.sin(math.radians(layout.angle))
-    gx = (np.arange(width, dtype=np.float32)[None, :] / width - 0.5 - 0.6 * side)
-    gy = (np.arange(height, dtype=np.float32)[:, None] / height - 0.15)
+    gx = np.arange(width, dtype=np.float32)[None, :] / width - 0.5 - 0.6 * side
+    gy = np.arange(height, dtype=np.float32)[:, None] / height - 0.15
     dist = np.sqrt(gx * gx + gy * gy)
     return 1.0 - strength * _smoothstep(0.1, 1.2, dist)
 
@@ -663,14 +716,15 @@ def _paint_background(look: SceneLook, layout: _Layout, rng: np.random.Generator
         split = int(0.8 * height)
         canvas[:split] = _vertical_gradient(look.backdrop_top, look.backdrop_bottom, split)
         canvas[split:] = _vertical_gradient(look.backdrop_bottom, look.floor.color, height - split)
+        _paint_scenery(canvas, look, layout, rng, wall_rows=height)
         if look.floor.texture != "none":
             floor = _paint_floor(look, layout, 0, rng)
             canvas *= floor / np.maximum(np.asarray(look.floor.color, np.float32), 1e-3)
     else:
         edge = horizon * height
-        top = int(math.floor(edge))
-        canvas[:] = _vertical_gradient(look.backdrop_top, look.backdrop_bottom, top + 1)[-1]
+        top = math.floor(edge)
         canvas[: top + 1] = _vertical_gradient(look.backdrop_top, look.backdrop_bottom, top + 1)
+        canvas[top + 1 :] = canvas[top]
         _paint_scenery(canvas, look, layout, rng, wall_rows=top + 1)
         floor = _paint_floor(look, layout, top, rng)
         y = np.arange(top, height, dtype=np.float32)[:, None, None]
@@ -679,10 +733,6 @@ def _paint_background(look: SceneLook, layout: _Layout, rng: np.random.Generator
         # A faint line of light along the table's front edge makes it read as a surface.
         lip = np.exp(-(((y - edge - 1.5) / 1.2) ** 2)) * 0.05
         canvas[top:] = np.clip(canvas[top:] + lip, 0.0, 1.0)
-        if look.light.falloff > 0:
-            canvas *= _key_light(layout, look.light.falloff)[..., None]
-        return canvas
-    _paint_scenery(canvas, look, layout, rng, wall_rows=height)
     if look.light.falloff > 0:
         canvas *= _key_light(layout, look.light.falloff)[..., None]
     return canvas
@@ -697,10 +747,12 @@ def _paint_scenery(
     """Add the template's background elements to the wall (rows above `wall_rows`)."""
     if not look.scenery:
         return
-    width, height = layout.width, layout.height
+    width = layout.width
     gw, gh = max(8, width // _GRID), max(8, wall_rows // _GRID)
     for element in look.scenery:
-        painter = {"bokeh": _bokeh, "window": _window, "leaves": _leaves, "band": _band}[element.kind]
+        painter = {"bokeh": _bokeh, "window": _window, "leaves": _leaves, "band": _band}[
+            element.kind
+        ]
         color, coverage = painter(element, gw, gh, rng)
         coverage = cv2.resize(coverage, (width, wall_rows), interpolation=cv2.INTER_LINEAR)
         color = cv2.resize(color, (width, wall_rows), interpolation=cv2.INTER_LINEAR)
@@ -713,7 +765,9 @@ def _paint_scenery(
             wall[:] = wall * (1 - coverage[..., None]) + color * coverage[..., None]
 
 
-def _bokeh(element: SceneryLook, gw: int, gh: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _bokeh(
+    element: SceneryLook, gw: int, gh: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-focus lights or leaves: soft-edged discs of the given colours."""
     color = np.zeros((gh, gw, 3), np.float32)
     weight = np.zeros((gh, gw), np.float32)
@@ -722,7 +776,9 @@ def _bokeh(element: SceneryLook, gw: int, gh: int, rng: np.random.Generator) -> 
         cx = rng.uniform(-0.05, 1.05) * gw
         cy = rng.uniform(element.top, element.bottom) * gh
         disc = np.zeros((gh, gw), np.float32)
-        cv2.circle(disc, (round(cx * 4), round(cy * 4)), round(radius * 4), 1.0, -1, cv2.LINE_AA, shift=2)
+        cv2.circle(
+            disc, (round(cx * 4), round(cy * 4)), round(radius * 4), 1.0, -1, cv2.LINE_AA, shift=2
+        )
         disc *= rng.uniform(0.4, 1.0)
         pick = element.colors[int(rng.integers(len(element.colors)))]
         color += disc[..., None] * np.asarray(pick, np.float32)
@@ -733,7 +789,9 @@ def _bokeh(element: SceneryLook, gw: int, gh: int, rng: np.random.Generator) -> 
     return mean, np.clip(blurred_w, 0.0, 1.0) * element.strength
 
 
-def _window(element: SceneryLook, gw: int, gh: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _window(
+    element: SceneryLook, gw: int, gh: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Soft daylight from a window out of frame: a bright, blurred grid of panes."""
     light = np.zeros((gh, gw), np.float32)
     panes_w = element.size * gw
@@ -749,7 +807,9 @@ def _window(element: SceneryLook, gw: int, gh: int, rng: np.random.Generator) ->
     return np.ones((gh, gw, 3), np.float32), light * element.strength
 
 
-def _leaves(element: SceneryLook, gw: int, gh: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _leaves(
+    element: SceneryLook, gw: int, gh: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Dappled shadows of a few leafy branches across a sunlit wall."""
     shade = np.zeros((gh, gw), np.float32)
     branches = max(1, element.count // 8)
@@ -763,8 +823,14 @@ def _leaves(element: SceneryLook, gw: int, gh: int, rng: np.random.Generator) ->
         for k in range(per_branch):
             heading += rng.normal(0, 0.12)
             nx, ny = x + math.cos(heading) * step, y + math.sin(heading) * step
-            cv2.line(shade, (round(x), round(y)), (round(nx), round(ny)), 1.0, max(1, round(size * 0.06)),
-                     cv2.LINE_AA)
+            cv2.line(
+                shade,
+                (round(x), round(y)),
+                (round(nx), round(ny)),
+                1.0,
+                max(1, round(size * 0.06)),
+                cv2.LINE_AA,
+            )
             for sign in (-1, 1):
                 if rng.random() < 0.2:
                     continue
@@ -772,25 +838,38 @@ def _leaves(element: SceneryLook, gw: int, gh: int, rng: np.random.Generator) ->
                 length = size * rng.uniform(0.7, 1.3)
                 lx = nx + math.cos(leaf_angle) * length * 0.55
                 ly = ny + math.sin(leaf_angle) * length * 0.55
-                cv2.ellipse(shade, ((lx, ly), (length, length * 0.38), math.degrees(leaf_angle)), 1.0, -1,
-                            cv2.LINE_AA)
+                cv2.ellipse(
+                    shade,
+                    ((lx, ly), (length, length * 0.38), math.degrees(leaf_angle)),
+                    1.0,
+                    -1,
+                    cv2.LINE_AA,
+                )
             x, y = nx, ny
     shade = _blur(np.clip(shade, 0.0, 1.0), max(0.7, size * 0.05))
     return np.zeros((gh, gw, 3), np.float32), shade * element.strength
 
 
-def _band(element: SceneryLook, gw: int, gh: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _band(
+    element: SceneryLook, gw: int, gh: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A horizontal band (the sea, a far wall, a counter): soft-edged, its colours top to bottom."""
     rows = np.arange(gh, dtype=np.float32)[:, None] / gh
     soft = max(element.size, 1e-3)
     coverage = _smoothstep(element.top - soft, element.top + soft, rows) * (
-        1.0 - _smoothstep(element.bottom - soft, element.bottom + soft, rows))
+        1.0 - _smoothstep(element.bottom - soft, element.bottom + soft, rows)
+    )
     colors = element.colors if len(element.colors) > 1 else element.colors * 2
     t = np.clip((rows - element.top) / max(element.bottom - element.top, 1e-3), 0.0, 1.0)
-    color = np.asarray(colors[0], np.float32) * (1 - t[..., None]) + np.asarray(colors[-1], np.float32) * t[..., None]
+    color = (
+        np.asarray(colors[0], np.float32) * (1 - t[..., None])
+        + np.asarray(colors[-1], np.float32) * t[..., None]
+    )
     shimmer = 1.0 + 0.03 * _blur(rng.standard_normal((gh, gw)).astype(np.float32), 1.0)[..., None]
     color = np.broadcast_to(color, (gh, gw, 3)) * shimmer
-    return color.astype(np.float32), np.broadcast_to(coverage * element.strength, (gh, gw)).astype(np.float32)
+    return color.astype(np.float32), np.broadcast_to(coverage * element.strength, (gh, gw)).astype(
+        np.float32
+    )
 
 
 # --- podium --------------------------------------------------------------------------------
@@ -802,9 +881,14 @@ def _paint_podium(canvas: np.ndarray, look: SceneLook, layout: _Layout) -> None:
     pod = layout.podium
     height, width = canvas.shape[:2]
     grid_shape = (-(-height // _GRID), -(-width // _GRID))
-    floor_shadow = _podium_shadow(pod, layout.angle, grid_shape, look.shadow.softness * pod.w / _GRID)
-    floor_shadow = cv2.resize(floor_shadow * look.shadow.opacity * _edge_taper(grid_shape), (width, height),
-                              interpolation=cv2.INTER_LINEAR)
+    floor_shadow = _podium_shadow(
+        pod, layout.angle, grid_shape, look.shadow.softness * pod.w / _GRID
+    )
+    floor_shadow = cv2.resize(
+        floor_shadow * look.shadow.opacity * _edge_taper(grid_shape),
+        (width, height),
+        interpolation=cv2.INTER_LINEAR,
+    )
     canvas *= (1.0 - floor_shadow)[..., None]
     # Draw only inside the podium's box; coordinates below are relative to it.
     bx0, by0 = max(0, int(pod.x0) - 2), max(0, int(pod.top - pod.ry) - 2)
@@ -819,8 +903,18 @@ def _paint_podium(canvas: np.ndarray, look: SceneLook, layout: _Layout) -> None:
         return round(x * sub), round(y * sub)
 
     body = np.zeros(shape, np.float32)
-    cv2.rectangle(body, pts(cx - pod.w / 2, top), pts(cx + pod.w / 2, top + pod.h), 1.0, -1, cv2.LINE_AA, shift=2)
-    cv2.ellipse(body, pts(cx, top + pod.h), pts(pod.w / 2, pod.ry), 0, 0, 360, 1.0, -1, cv2.LINE_AA, shift=2)
+    cv2.rectangle(
+        body,
+        pts(cx - pod.w / 2, top),
+        pts(cx + pod.w / 2, top + pod.h),
+        1.0,
+        -1,
+        cv2.LINE_AA,
+        shift=2,
+    )
+    cv2.ellipse(
+        body, pts(cx, top + pod.h), pts(pod.w / 2, pod.ry), 0, 0, 360, 1.0, -1, cv2.LINE_AA, shift=2
+    )
     lid = np.zeros(shape, np.float32)
     cv2.ellipse(lid, pts(cx, top), pts(pod.w / 2, pod.ry), 0, 0, 360, 1.0, -1, cv2.LINE_AA, shift=2)
     body = np.maximum(body, lid)
@@ -879,7 +973,7 @@ def _ground_line(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def _edge_taper(shape: tuple[int, int]) -> np.ndarray:
     """1 inside, 0 at the frame edges: no shadow is ever cut off by the frame."""
     gh, gw = shape
-    margin, ramp = 0.03 * min(gh, gw), 0.07 * min(gh, gw)
+    margin, ramp = 0.015 * min(gh, gw), 0.04 * min(gh, gw)
     y = np.arange(gh, dtype=np.float32)[:, None]
     x = np.arange(gw, dtype=np.float32)[None, :]
     dy = np.minimum(y, gh - 1 - y)
@@ -907,12 +1001,19 @@ def _shadow_map(look: SceneLook, layout: _Layout, product: _Product) -> np.ndarr
     else:
         contact = _contact_shadow(product.alpha, layout, grid.shape)
         cast = _cast_shadow(grid, base, softness, angle, ph)
+        if look.floor.horizon < 1.0 and layout.podium is None:
+            # The floor ends at the horizon; the wall behind is far away, out of its reach.
+            edge = look.floor.horizon * gh
+            rows = np.arange(gh, dtype=np.float32)[:, None]
+            cast = cast * _smoothstep(edge - 1.0, edge + 2.0, rows)
         shadow = 1.0 - (1.0 - 0.9 * contact) * (1.0 - 0.7 * cast)
     shadow = np.clip(shadow * opacity, 0.0, 1.0) * _edge_taper(grid.shape)
     return cv2.resize(shadow, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _podium_shadow(pod: _Podium, angle: float, shape: tuple[int, int], softness: float) -> np.ndarray:
+def _podium_shadow(
+    pod: _Podium, angle: float, shape: tuple[int, int], softness: float
+) -> np.ndarray:
     """Where the podium stands on the floor: a soft ellipse a little wider than its foot,
     pushed away from the light."""
     q = 1.0 / _GRID
@@ -945,47 +1046,60 @@ def _contact_shadow(alpha: np.ndarray, layout: _Layout, shape: tuple[int, int]) 
     decay = max(2.0, 0.04 * min(layout.h, layout.w * 0.6))
     touch = np.where(present, np.exp(-gap / decay), 0.0).astype(np.float32)
     # Beneath a lifted part the floor is darker the closer that part is.
-    shade = np.where(present, 0.55 * np.exp(-gap / max(2.0, 0.25 * layout.h)), 0.0).astype(np.float32)
+    shade = np.where(present, 0.55 * np.exp(-gap / max(2.0, 0.25 * layout.h)), 0.0).astype(
+        np.float32
+    )
     cols_g = max(1, round(layout.w * q))
 
     def per_column(values: np.ndarray) -> np.ndarray:
-        return cv2.resize(values[None, :].astype(np.float32), (cols_g, 1), interpolation=cv2.INTER_AREA)[0]
+        return cv2.resize(
+            values[None, :].astype(np.float32), (cols_g, 1), interpolation=cv2.INTER_AREA
+        )[0]
 
     ground_g = per_column(ground) * q + layout.y0 * q
     top_g = ground_g - per_column(gap) * q
     touch_g, shade_g = per_column(touch), per_column(shade)
-    thickness = max(1.0, 0.012 * layout.h * q + 0.006 * layout.w * q)
+    # The floor under a standing product is seen at an angle: its footprint reaches
+    # below the outline by a share of the product's smaller side.
+    thickness = max(1.0, 0.06 * min(layout.w, layout.h) * q)
     rows = np.arange(gh, dtype=np.float32)[:, None]
-    # The core: a thin dark line right where the outline meets the floor.
-    core_band = (rows >= ground_g[None, :] - thickness) & (rows <= ground_g[None, :] + thickness * 0.6)
+    # The core: a dark line right where the outline meets the floor.
+    core_band = (rows >= ground_g[None, :] - thickness * 0.5) & (
+        rows <= ground_g[None, :] + thickness * 0.5
+    )
     core = np.where(core_band, touch_g[None, :], 0.0).astype(np.float32)
     # The occlusion around it, including the floor seen under lifted parts.
-    under = (rows >= top_g[None, :] - 0.5) & (rows <= ground_g[None, :] + thickness * 1.5)
+    under = (rows >= top_g[None, :] - 0.5) & (rows <= ground_g[None, :] + thickness * 1.2)
     ambient = np.where(under, np.maximum(0.6 * touch_g, shade_g)[None, :], 0.0).astype(np.float32)
     x0 = round(layout.x0 * q)
     core_grid = np.zeros((gh, gw), np.float32)
     ambient_grid = np.zeros((gh, gw), np.float32)
     _paste(core_grid, core, x0, 0)
     _paste(ambient_grid, ambient, x0, 0)
-    core_grid = np.clip(_blur(core_grid, max(0.7, thickness * 0.6)) * 1.6, 0.0, 1.0)
-    ambient_grid = np.clip(_blur(ambient_grid, max(1.0, thickness * 2.5)) * 1.2, 0.0, 1.0)
+    core_grid = np.clip(_blur(core_grid, max(0.7, thickness * 0.45)) * 1.5, 0.0, 1.0)
+    ambient_grid = np.clip(_blur(ambient_grid, max(1.0, thickness * 1.5)) * 1.2, 0.0, 1.0)
     return 1.0 - (1.0 - core_grid) * (1.0 - 0.7 * ambient_grid)
 
 
-def _cast_shadow(grid: np.ndarray, base: float, softness: float, angle: float, height_g: int) -> np.ndarray:
+def _cast_shadow(
+    grid: np.ndarray, base: float, softness: float, angle: float, height_g: int
+) -> np.ndarray:
     """The silhouette laid down on the floor away from the light, sharper near the base."""
     gh, gw = grid.shape
     depth_squash = 0.28 * max(0.15, math.cos(angle))
     lateral = -0.55 * math.sin(angle)
     # x' = x + lateral * (base - y), y' = base - squash * (base - y)
-    matrix = np.float32([[1.0, -lateral, lateral * base], [0.0, depth_squash, base * (1 - depth_squash)]])
+    matrix = np.float32(
+        [[1.0, -lateral, lateral * base], [0.0, depth_squash, base * (1 - depth_squash)]]
+    )
     rows = np.arange(gh, dtype=np.float32)[:, None]
     # How high above the floor each silhouette pixel is (0 at the base, 1 at the top),
     # carried through the same warp so the penumbra can widen with it at any angle.
     height_above = np.clip((base - rows) / max(1.0, float(height_g)), 0.0, 1.0)
     laid = cv2.warpAffine(grid, matrix, (gw, gh), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    laid_height = cv2.warpAffine(grid * height_above, matrix, (gw, gh), flags=cv2.INTER_LINEAR,
-                                 borderValue=0.0)
+    laid_height = cv2.warpAffine(
+        grid * height_above, matrix, (gw, gh), flags=cv2.INTER_LINEAR, borderValue=0.0
+    )
     spread = max(1.0, softness * 0.3)
     lift = np.clip(_blur(laid_height, spread) / np.maximum(_blur(laid, spread), 1e-3), 0.0, 1.0)
     near = _blur(laid, max(0.8, softness * 0.25))
@@ -994,19 +1108,23 @@ def _cast_shadow(grid: np.ndarray, base: float, softness: float, angle: float, h
 
 
 def _drop_shadow(grid: np.ndarray, softness: float, angle: float, width_g: float) -> np.ndarray:
-    """Top-down: the product lies on the surface; light from `angle` throws a short offset shadow."""
+    """Top-down: the product lies on the surface; the light throws a short offset shadow."""
     gh, gw = grid.shape
     dx, dy = -math.sin(angle), -math.cos(angle)
     near_off = 0.006 * width_g
     far_off = 0.025 * width_g
-    near = cv2.warpAffine(grid, np.float32([[1, 0, dx * near_off], [0, 1, dy * near_off]]), (gw, gh))
+    near = cv2.warpAffine(
+        grid, np.float32([[1, 0, dx * near_off], [0, 1, dy * near_off]]), (gw, gh)
+    )
     far = cv2.warpAffine(grid, np.float32([[1, 0, dx * far_off], [0, 1, dy * far_off]]), (gw, gh))
     near = _blur(near, max(0.8, softness * 0.15))
     far = _blur(far, max(1.0, softness * 0.6))
     return 1.0 - (1.0 - 0.7 * near) * (1.0 - 0.6 * far)
 
 
-def _add_reflection(canvas: np.ndarray, look: SceneLook, layout: _Layout, product: _Product) -> None:
+def _add_reflection(
+    canvas: np.ndarray, look: SceneLook, layout: _Layout, product: _Product
+) -> None:
     """A mirrored, fading, slightly blurred copy of the product on a glossy floor.
 
     Each column is mirrored about its own ground line, so a product seen at an
@@ -1016,8 +1134,9 @@ def _add_reflection(canvas: np.ndarray, look: SceneLook, layout: _Layout, produc
     if strength <= 0 or look.floor.horizon <= 0.0:
         return
     ground, _, _ = _ground_line(product.alpha)
-    top = int(math.floor(float(ground.min())))
-    depth = min(layout.h + layout.h - top, layout.height - (layout.y0 + top))
+    top = math.floor(float(ground.min()))
+    # From the highest ground point down to a full product height below the lowest one.
+    depth = min(2 * layout.h - top, layout.height - (layout.y0 + top))
     if depth <= 0:
         return
     rows = np.arange(top, top + depth, dtype=np.float32)[:, None]
@@ -1025,8 +1144,14 @@ def _add_reflection(canvas: np.ndarray, look: SceneLook, layout: _Layout, produc
     map_y = (2.0 * ground[None, :] - rows).astype(np.float32)
     map_x = np.broadcast_to(np.arange(layout.w, dtype=np.float32)[None, :], map_y.shape).copy()
     premul = np.dstack([product.color * product.alpha[..., None], product.alpha])
-    mirrored = cv2.remap(premul, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=(0.0, 0.0, 0.0, 0.0))
+    mirrored = cv2.remap(
+        premul,
+        map_x,
+        map_y,
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0.0, 0.0, 0.0, 0.0),
+    )
     fade = np.where(below > 0, np.exp(-below / max(1.0, 0.22 * layout.h)), 0.0) * strength
     mirrored = _blur(mirrored * fade[..., None].astype(np.float32), max(0.5, 0.004 * layout.h))
     y0 = layout.y0 + top
@@ -1042,13 +1167,19 @@ def _add_reflection(canvas: np.ndarray, look: SceneLook, layout: _Layout, produc
 
 
 def _vignette_map(width: int, height: int) -> np.ndarray:
+    """0 in the middle of the frame rising to 1 in the corners."""
     gx = (np.arange(width, dtype=np.float32)[None, :] - width / 2) / (width / 2)
     gy = (np.arange(height, dtype=np.float32)[:, None] - height / 2) / (height / 2)
-    return _smoothstep(0.35, 1.45, np.sqrt(gx * gx + gy * gy) / 1.0)
+    return _smoothstep(0.35, 1.45, np.sqrt(gx * gx + gy * gy))
 
 
-def _grade(image: np.ndarray, look: SceneLook, layout: _Layout, strength: float,
-           vignette: np.ndarray | None) -> np.ndarray:
+def _grade(
+    image: np.ndarray,
+    look: SceneLook,
+    layout: _Layout,
+    strength: float,
+    vignette: np.ndarray | None,
+) -> np.ndarray:
     """The template's light: exposure, white balance, contrast, the seed's gamma, vignette.
 
     `strength` scales every change (1 for the backdrop, lightly for the product). The
@@ -1097,7 +1228,9 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed) % (1 << 64)))
 
 
-def compose_scene(cutout: Image.Image, look: SceneLook, *, seed: int, size: tuple[int, int]) -> SceneRender:
+def compose_scene(
+    cutout: Image.Image, look: SceneLook, *, seed: int, size: tuple[int, int]
+) -> SceneRender:
     """Render the scene and say where the product is (render_scene's full answer)."""
     width, height = _check_size(size)
     rng = _rng(seed)
@@ -1125,8 +1258,13 @@ def compose_scene(cutout: Image.Image, look: SceneLook, *, seed: int, size: tupl
     )
 
 
-def _composite_product(out: np.ndarray, product: _Product, look: SceneLook, layout: _Layout,
-                       vignette: np.ndarray | None) -> None:
+def _composite_product(
+    out: np.ndarray,
+    product: _Product,
+    look: SceneLook,
+    layout: _Layout,
+    vignette: np.ndarray | None,
+) -> None:
     """Premultiplied "over" of the lightly graded product, clipped to the frame."""
     x0, y0 = max(0, layout.x0), max(0, layout.y0)
     x1, y1 = min(layout.width, layout.x0 + layout.w), min(layout.height, layout.y0 + layout.h)
@@ -1149,6 +1287,8 @@ def _to_uint8(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def render_scene(cutout: Image.Image, look: SceneLook, *, seed: int, size: tuple[int, int]) -> Image.Image:
+def render_scene(
+    cutout: Image.Image, look: SceneLook, *, seed: int, size: tuple[int, int]
+) -> Image.Image:
     """Put the product cutout (RGBA, transparent background) into the scene; RGB of `size`."""
     return compose_scene(cutout, look, seed=seed, size=size).image

@@ -36,8 +36,9 @@ def upscale(image: Image.Image, *, scale: float) -> Image.Image:
         raise InvalidImage("cannot upscale an empty image")
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     if max(size) > MAX_SIDE:
-        raise ImageTooLarge(f"upscaling would give {size[0]}x{size[1]} px; {MAX_SIDE} px a side at most",
-                            size=size)
+        raise ImageTooLarge(
+            f"upscaling would give {size[0]}x{size[1]} px; {MAX_SIDE} px a side at most", size=size
+        )
     mode = image.mode if image.mode in _MODES else ("RGBA" if "A" in image.getbands() else "RGB")
     source = image if image.mode == mode else image.convert(mode)
     pixels = np.asarray(source).astype(np.float32) / 255.0
@@ -49,7 +50,9 @@ def upscale(image: Image.Image, *, scale: float) -> Image.Image:
     return Image.fromarray(out[..., 0] if out.shape[2] == 1 else out, mode)
 
 
-def _resample(pixels: np.ndarray, size: tuple[int, int], has_alpha: bool, *, sharpen: bool) -> np.ndarray:
+def _resample(
+    pixels: np.ndarray, size: tuple[int, int], has_alpha: bool, *, sharpen: bool
+) -> np.ndarray:
     """Resize straight-alpha pixels (H, W, C) to `size` (w, h); returns (h, w, C)."""
     if has_alpha:
         alpha = pixels[..., -1:]
@@ -59,7 +62,9 @@ def _resample(pixels: np.ndarray, size: tuple[int, int], has_alpha: bool, *, sha
         color = pixels
     interpolation = cv2.INTER_LANCZOS4 if sharpen else cv2.INTER_AREA
     enlarged = _as_3d(cv2.resize(color, size, interpolation=interpolation))
-    color = _sharpen_without_halos(enlarged, color, size[0] / pixels.shape[1]) if sharpen else enlarged
+    color = (
+        _sharpen_without_halos(enlarged, color, size[0] / pixels.shape[1]) if sharpen else enlarged
+    )
     if alpha is None:
         return np.clip(color, 0.0, 1.0)
     alpha = np.clip(_as_3d(cv2.resize(alpha, size, interpolation=interpolation)), 0.0, 1.0)

@@ -1,0 +1,386 @@
+"""`lightbox`: Lightbox from the command line.
+
+    lightbox dev                      keep the local stack running (API, webhooks, web app)
+    lightbox shoot PHOTO --out DIR    shoot a photo into studio shots
+    lightbox buy --user ID            buy credits locally (a signed Stripe webhook)
+    lightbox credits --user ID        show a balance and its ledger
+    lightbox cutout PHOTO --out FILE  the local engine's cutout, as an RGBA PNG
+
+`shoot`, `buy` and `credits` talk HTTP to a running `lightbox dev` (``--api`` or
+``LIGHTBOX_PORT``); with no stack running, `shoot` starts one in this process for
+the length of the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_PORT = 8787
+TERMINAL = {"done", "partly_done", "failed"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except CliError as error:
+        print(f"lightbox: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+class CliError(Exception):
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightbox", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    dev = commands.add_parser("dev", help="run the local stack until interrupted")
+    dev.add_argument("--port", type=int, default=int(os.environ.get("LIGHTBOX_PORT", DEFAULT_PORT)))
+    dev.add_argument("--sweep-every", type=float, default=60.0, help="seconds between sweeps")
+    dev.add_argument("--verbose", action="store_true", help="show the functions' logs")
+    dev.set_defaults(run=run_dev)
+
+    shoot = commands.add_parser("shoot", help="shoot a product photo into studio shots")
+    shoot.add_argument("photo", type=Path)
+    shoot.add_argument("--scenes", default="all",
+                       help="comma-separated scene ids, or 'all' (see `lightbox scenes`)")
+    shoot.add_argument("--variants", type=int, default=1)
+    shoot.add_argument("--presets", default="original",
+                       help="comma-separated marketplace presets (e.g. original,amazon-main)")
+    shoot.add_argument("--out", type=Path, default=Path("out"))
+    shoot.add_argument("--user", default="demo-shop")
+    shoot.add_argument("--buy", metavar="PACK", default=None,
+                       help="buy this credit pack first (locally, through the signed webhook)")
+    shoot.add_argument("--timeout", type=float, default=900.0)
+    _add_api(shoot)
+    shoot.set_defaults(run=run_shoot)
+
+    buy = commands.add_parser("buy", help="buy a credit pack locally")
+    buy.add_argument("--user", required=True)
+    buy.add_argument("--pack", default="starter")
+    _add_api(buy)
+    buy.set_defaults(run=run_buy)
+
+    credits = commands.add_parser("credits", help="show a user's balance and ledger")
+    credits.add_argument("--user", required=True)
+    credits.add_argument("--json", action="store_true")
+    _add_api(credits)
+    credits.set_defaults(run=run_credits)
+
+    scenes = commands.add_parser("scenes", help="list the scene templates")
+    scenes.set_defaults(run=run_scenes)
+
+    cutout = commands.add_parser("cutout", help="cut a product out with the local engine")
+    cutout.add_argument("photo", type=Path)
+    cutout.add_argument("--out", type=Path, required=True)
+    cutout.set_defaults(run=run_cutout)
+    return parser
+
+
+def _add_api(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", default=os.environ.get("LIGHTBOX_API"),
+                        help="URL of a running `lightbox dev` (default: http://127.0.0.1:"
+                             "$LIGHTBOX_PORT, else a stack started for this command)")
+
+
+# --- the local stack --------------------------------------------------------------------
+
+
+def _quiet_logs(verbose: bool) -> None:
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if verbose else "WARNING")
+
+
+def _start_stack(port: int = 0, *, sweep_every: float | None = 30.0, verbose: bool = False,
+                 engine: dict[str, Any] | None = None) -> Any:
+    _quiet_logs(verbose)
+    from lightbox_local.stack import LocalStack, StackOptions
+
+    level = "INFO" if verbose else "WARNING"
+    return LocalStack(StackOptions(port=port, sweep_every=sweep_every, log_level=level,
+                                   engine=engine or {})).start()
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    stack = _start_stack(args.port, sweep_every=args.sweep_every, verbose=args.verbose)
+    print(f"Lightbox is running at {stack.url}")
+    print(f"  web app           {stack.url}/")
+    print(f"  API docs          {stack.url}/docs")
+    print(f"  Replicate webhook {stack.url}/webhooks/replicate  (local engine {stack.engine_server.url})")
+    print(f"  Stripe webhook    {stack.url}/webhooks/stripe")
+    print(f"  AWS (moto)        {stack.aws_url}")
+    print("Sign in from the web app, or: lightbox buy --user ID, lightbox shoot PHOTO --user ID")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopping")
+    finally:
+        stack.stop()
+    return 0
+
+
+class Session:
+    """A signed-in conversation with a Lightbox API (local stack)."""
+
+    def __init__(self, api: str, user: str) -> None:
+        self.api = api.rstrip("/")
+        self.http = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
+        response = self.http.post(f"{self.api}/local/sign-in", json={"user": user})
+        if response.status_code != 200:
+            raise CliError(f"could not sign in at {self.api}: {response.status_code} {response.text}")
+        self.token = response.json()["token"]
+        self.http.headers["authorization"] = f"Bearer {self.token}"
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.http.get(f"{self.api}{path}", params=params or None)
+
+    def post(self, path: str, payload: Any) -> httpx.Response:
+        return self.http.post(f"{self.api}{path}", json=payload)
+
+
+def _running_api(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    port = os.environ.get("LIGHTBOX_PORT")
+    if port:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            httpx.get(f"{url}/healthz", timeout=1.0)
+            return url
+        except httpx.HTTPError:
+            return None
+    return None
+
+
+# --- shoot ------------------------------------------------------------------------------
+
+
+def run_shoot(args: argparse.Namespace) -> int:
+    if not args.photo.is_file():
+        raise CliError(f"no such photo: {args.photo}")
+    api = _running_api(args.api)
+    stack = None
+    if api is None:
+        print("Starting the local stack (moto, the local engine, the functions)...", flush=True)
+        stack = _start_stack()
+        api = stack.url
+    try:
+        if args.buy:
+            _buy(api, args.user, args.buy)
+        return shoot(api, args)
+    finally:
+        if stack is not None:
+            stack.stop()
+
+
+def shoot(api: str, args: argparse.Namespace) -> int:
+    session = Session(api, args.user)
+    scenes = _scene_ids(session, args.scenes)
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    response = session.post("/api/uploads", {"scenes": scenes, "variants": args.variants,
+                                            "presets": presets})
+    if response.status_code == 402:
+        detail = response.json()["error"]
+        raise CliError(f"{detail['message']} Buy credits with: lightbox buy --user {args.user}",
+                       exit_code=3)
+    if response.status_code != 201:
+        raise CliError(_error_text(response))
+    ticket = response.json()
+    print(f"Job {ticket['job_id']}: {ticket['shots']} shots, {ticket['cost']} credits reserved")
+
+    data = args.photo.read_bytes()
+    content_type = _content_type(args.photo)
+    upload = httpx.post(ticket["url"], data={**ticket["fields"], "Content-Type": content_type},
+                        files={"file": (args.photo.name, data, content_type)}, timeout=120)
+    if upload.status_code not in (200, 201, 204):
+        raise CliError(f"upload refused by the bucket: {upload.status_code} {upload.text[:200]}")
+    print(f"Uploaded {args.photo.name} ({len(data) / 1024:.0f} KB) straight to the bucket")
+
+    job = _wait(session, ticket["job_id"], args.timeout)
+    return _download(session, job, args.out)
+
+
+def _scene_ids(session: Session, wanted: str) -> list[str]:
+    available = [s["id"] for s in session.get("/api/scenes").json()]
+    if wanted == "all":
+        return [s for s in available if not s.startswith("with-model")]
+    chosen = [s.strip() for s in wanted.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in available]
+    if unknown:
+        raise CliError(f"unknown scene(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+    return chosen
+
+
+def _content_type(photo: Path) -> str:
+    return {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+            ".webp": "image/webp", ".heic": "image/heic", ".heif": "image/heif",
+            ".tif": "image/tiff", ".tiff": "image/tiff"}.get(photo.suffix.lower(), "image/jpeg")
+
+
+def _wait(session: Session, job_id: str, timeout: float) -> dict[str, Any]:
+    started = time.monotonic()
+    last = ""
+    interactive = sys.stdout.isatty()
+    while True:
+        job = session.get(f"/api/jobs/{job_id}").json()
+        line = _progress_line(job, time.monotonic() - started)
+        if line != last:
+            print(("\r" + line.ljust(100)) if interactive else line, end="" if interactive else "\n",
+                  flush=True)
+            last = line
+        if job["status"] in TERMINAL:
+            if interactive:
+                print()
+            return job
+        if time.monotonic() - started > timeout:
+            raise CliError(f"job {job_id} did not finish within {timeout:.0f} s (still {job['status']})")
+        time.sleep(0.5)
+
+
+def _progress_line(job: dict[str, Any], elapsed: float) -> str:
+    phases: dict[str, int] = {}
+    for shot in job.get("shots", []):
+        phases[shot["phase"]] = phases.get(shot["phase"], 0) + 1
+    order = ["queued", "composing", "checking", "upscaling", "done", "failed"]
+    counts = " · ".join(f"{p} {phases[p]}" for p in order if phases.get(p))
+    return f"[{elapsed:5.1f}s] {job['status']:<12} {counts}"
+
+
+def _download(session: Session, job: dict[str, Any], out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    http = httpx.Client(timeout=60)
+    for shot in job["shots"]:
+        for preset, url in shot["outputs"].items():
+            ext = url.split("?", 1)[0].rsplit(".", 1)[-1]
+            path = out / f"{shot['shot_id']}-{shot['scene_id']}-{preset}.{ext}"
+            path.write_bytes(http.get(url).raise_for_status().content)
+            saved.append(path)
+    sheet = manifest = None
+    if job.get("contact_sheet_url"):
+        sheet = out / "contact-sheet.png"
+        sheet.write_bytes(http.get(job["contact_sheet_url"]).raise_for_status().content)
+    if job.get("manifest_url"):
+        manifest = out / "manifest.json"
+        manifest.write_bytes(http.get(job["manifest_url"]).raise_for_status().content)
+    rejected = [s for s in job["shots"] if s["phase"] == "failed"]
+    print(f"Job {job['job_id']} {job['status']}: {job['delivered']} of {job['shots_total']} "
+          f"shots delivered, {len(saved)} files in {out}/")
+    for shot in rejected:
+        print(f"  not delivered: {shot['shot_id']} {shot['scene_name']}: {shot['reason']}")
+    if sheet:
+        print(f"  contact sheet: {sheet}")
+    if manifest:
+        print(f"  manifest:      {manifest}")
+    if job.get("reason") and job["status"] != "done":
+        print(f"  {job['reason']}")
+    return 0 if job["status"] in ("done", "partly_done") else 4
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{error['message']} ({response.status_code})"
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} {response.text[:200]}"
+
+
+# --- credits ----------------------------------------------------------------------------
+
+
+def run_buy(args: argparse.Namespace) -> int:
+    api = _running_api(args.api)
+    if api is None:
+        raise CliError("no local stack is running: start `lightbox dev` first "
+                       f"(or set LIGHTBOX_PORT / --api)")
+    _buy(api, args.user, args.pack)
+    return 0
+
+
+def _buy(api: str, user: str, pack: str) -> None:
+    """A local purchase: the signed checkout.session.completed Stripe would send."""
+    from lightbox_local.stack import LOCAL_STRIPE_WEBHOOK_SECRET
+    from lightbox.services.payments import build_signed_checkout_event
+
+    secret = os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_STRIPE_WEBHOOK_SECRET)
+    session = Session(api, user)  # signing in creates the user locally
+    before = session.get("/api/credits").json()["balance"]
+    body, signature = build_signed_checkout_event(user, pack, secret=secret)
+    response = httpx.post(f"{api.rstrip('/')}/webhooks/stripe", content=body,
+                          headers={"stripe-signature": signature,
+                                   "content-type": "application/json"})
+    if response.status_code != 200:
+        raise CliError(f"the purchase was refused: {response.status_code} {response.text[:200]}")
+    after = session.get("/api/credits").json()["balance"]
+    print(f"Bought the '{pack}' pack for {user} through the signed Stripe webhook: "
+          f"balance {before} -> {after} credits")
+
+
+def run_credits(args: argparse.Namespace) -> int:
+    api = _running_api(args.api)
+    if api is None:
+        raise CliError("no local stack is running: start `lightbox dev` first")
+    session = Session(api, args.user)
+    account = session.get("/api/credits").json()
+    ledger = session.get("/api/credits/ledger", limit=100).json()
+    if args.json:
+        print(json.dumps({"account": account, "ledger": ledger}, indent=2))
+        return 0
+    print(f"{args.user}: {account['balance']} credits")
+    for entry in ledger.get("entries", []):
+        print(f"  {entry.get('created_at', '')[:19]}  {entry.get('kind', ''):<10} "
+              f"{entry.get('amount', 0):>+6}  {entry.get('cause', '')}")
+    return 0
+
+
+# --- catalogue and engine tools -----------------------------------------------------------
+
+
+def run_scenes(args: argparse.Namespace) -> int:
+    from lightbox.catalog import load_scenes
+    from lightbox.domain.pricing import load_pricing
+
+    pricing = load_pricing()
+    for scene in load_scenes().values():
+        print(f"{scene.id:<20} {scene.kind:<10} {pricing.shot_price(scene)} credit(s)  {scene.name}")
+    return 0
+
+
+def run_cutout(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from lightbox.domain.images import normalise_upload
+    from lightbox.engine.vision.cutout import remove_background
+
+    if not args.photo.is_file():
+        raise CliError(f"no such photo: {args.photo}")
+    normalised = normalise_upload(args.photo.read_bytes())
+    started = time.monotonic()
+    cutout: Image.Image = remove_background(normalised.image)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    cutout.save(args.out, format="PNG")
+    print(f"{args.out}: {cutout.width}x{cutout.height} RGBA in {time.monotonic() - started:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
