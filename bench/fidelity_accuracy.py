@@ -31,11 +31,19 @@ from pathlib import Path
 from types import ModuleType
 
 import cv2
+
 from lightbox.domain.fidelity import ShotCheck, check_shot_bytes
 
 REPO = Path(__file__).resolve().parents[1]
-SHOWN = ("delta_e", "matched_share", "detail_lost_share", "shape_iou", "product_scale",
-         "extra_object_share", "faces")
+SHOWN = (
+    "delta_e",
+    "matched_share",
+    "detail_lost_share",
+    "shape_iou",
+    "product_scale",
+    "extra_object_share",
+    "faces",
+)
 
 
 def load_cases_module() -> ModuleType:
@@ -55,19 +63,22 @@ def timed_check(case: object, cases: ModuleType) -> tuple[ShotCheck, float, floa
     cutout = cases.load_cutout(case.product)
     wall, cpu = time.perf_counter(), time.process_time()
     verdict = check_shot_bytes(case.shot, cutout, **case.options)
-    return (verdict, (time.process_time() - cpu) * 1000.0,
-            (time.perf_counter() - wall) * 1000.0)
+    return (verdict, (time.process_time() - cpu) * 1000.0, (time.perf_counter() - wall) * 1000.0)
 
 
 def format_row(product: str, case: object, verdict: ShotCheck, millis: float) -> str:
     expected = "pass" if case.expect_pass else "fail"
     got = "pass" if verdict.passed else "fail"
     mark = "ok" if expected == got else "MISS"
-    shown = " ".join(f"{name}={verdict.measures[name]:.3g}" if name in verdict.measures
-                     else f"{name}=-" for name in SHOWN)
+    shown = " ".join(
+        f"{name}={verdict.measures[name]:.3g}" if name in verdict.measures else f"{name}=-"
+        for name in SHOWN
+    )
     reasons = "; ".join(verdict.reasons) or "-"
-    return (f"{product:26} {case.name:24} {expected:4} {got:4} {mark:4} {millis:6.0f} "
-            f"{shown}  | {reasons}")
+    return (
+        f"{product:26} {case.name:24} {expected:4} {got:4} {mark:4} {millis:6.0f} "
+        f"{shown}  | {reasons}"
+    )
 
 
 def main() -> None:
@@ -114,14 +125,19 @@ def main() -> None:
         "ms_cutout_preparation_median": round(statistics.median(preparation.values()), 1),
     }
     print()
-    print(f"true-pass rate (good shots passed): {good_passed}/{good} = "
-          f"{figures['true_pass_rate']:.1%}")
-    print(f"false-pass rate (bad shots passed): {bad_passed}/{bad} = "
-          f"{figures['false_pass_rate']:.1%}")
-    print(f"time per check on one core (CPU): median {figures['ms_per_check_median']} ms, "
-          f"p95 {figures['ms_per_check_p95']} ms, max {figures['ms_per_check_max']} ms "
-          f"(+ {figures['ms_cutout_preparation_median']} ms once per cutout); wall-clock "
-          f"median {figures['ms_per_check_wall_median']} ms")
+    print(
+        f"true-pass rate (good shots passed): {good_passed}/{good} = "
+        f"{figures['true_pass_rate']:.1%}"
+    )
+    print(
+        f"false-pass rate (bad shots passed): {bad_passed}/{bad} = {figures['false_pass_rate']:.1%}"
+    )
+    print(
+        f"time per check on one core (CPU): median {figures['ms_per_check_median']} ms, "
+        f"p95 {figures['ms_per_check_p95']} ms, max {figures['ms_per_check_max']} ms "
+        f"(+ {figures['ms_cutout_preparation_median']} ms once per cutout); wall-clock "
+        f"median {figures['ms_per_check_wall_median']} ms"
+    )
     print(json.dumps(figures))
 
 

@@ -73,6 +73,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _serialise_moto_dynamodb_writes()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
@@ -300,6 +301,37 @@ def _bucket_cors() -> dict[str, Any]:
          "AllowedOrigins": ["*"]}
         for rule in rules
     ]}
+
+
+_MOTO_WRITE_LOCK = threading.RLock()
+
+
+def _serialise_moto_dynamodb_writes() -> None:
+    """Give moto's DynamoDB the per-request atomicity real DynamoDB has.
+
+    moto applies a TransactWriteItems by copying the table, writing, and putting the
+    copy back when a condition fails, without a lock: a concurrent write committed in
+    between would be undone, which DynamoDB never does. Running moto's write
+    operations one at a time restores that guarantee; the races Lightbox is built for
+    (read, decide, conditional write from many callers) still interleave between
+    requests.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_lightbox_serialised", False):
+        return
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items",
+                 "batch_write_item"):
+        original = getattr(DynamoDBBackend, name, None)
+        if original is None:
+            continue
+
+        def serialised(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _MOTO_WRITE_LOCK:
+                return __original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, serialised)
+    DynamoDBBackend._lightbox_serialised = True  # type: ignore[attr-defined]
 
 
 def _reset_lightbox_caches() -> None:

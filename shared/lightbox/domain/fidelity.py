@@ -13,12 +13,18 @@ How a shot is judged:
    RANSAC homography; a low-texture product (a plain cup) that gives too few
    features is located instead by its silhouette among the shot's foreground regions;
 3. the located product is compared with the cutout warped onto it: features found
-   again in place (matched share), colour (CIEDE2000 after a global exposure
-   normalisation), detail (cell-wise correlation, which blur, flat fills and
-   replaced labels break), silhouette (IoU with the shot's foreground), its scale in
-   the frame and how much of it is inside the frame;
-4. the scene: foreground regions away from the product (second objects, props) and
-   faces (OpenCV's bundled Haar cascades) where no person was asked for.
+   again in place (matched share), colour (CIEDE2000 after the scene's exposure and
+   light colour are taken out), detail (cell-wise correlation, which blur, flat
+   fills and replaced labels break; texture appearing on plain parts), silhouette
+   (IoU with the shot's foreground), its scale in the frame and how much of it is
+   inside the frame;
+4. the scene: foreground regions away from the product (second objects, props; soft
+   shadows excepted) and faces (OpenCV's bundled Haar cascades) where no person was
+   asked for. A scene that asks for a person expects exactly one face, and its body
+   and hands are not counted as extra objects.
+
+Known blind spot: the hue of a near-grey product (a silver car) can turn without the
+colour rule noticing, because so little of it is hue; such a turn is also hard to see.
 
 Everything runs at a bounded working resolution (`work_long_side`) so a check costs
 about the same for any output size. Thresholds are data: `catalog/checks.yaml`.
@@ -256,7 +262,7 @@ def _prepare_reference(rgba: np.ndarray, long_side: int) -> _Reference:
     if not opaque.any():
         raise InvalidInput("The cutout has no opaque pixels: there is no product to check.")
     rows, cols = np.nonzero(opaque)
-    crop = rgba[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    crop = rgba[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     crop = _resize_long_side(crop, long_side)
     rgb = np.ascontiguousarray(crop[:, :, :3])
     alpha = crop[:, :, 3].astype(np.float32) / 255.0
@@ -266,8 +272,7 @@ def _prepare_reference(rgba: np.ndarray, long_side: int) -> _Reference:
     inner = cv2.erode(mask.astype(np.uint8), _disc(3))
     keypoints, descriptors = _sift().detectAndCompute(gray, inner)
     points = np.array([kp.pt for kp in keypoints], dtype=np.float32).reshape(-1, 2)
-    return _Reference(rgb=rgb, alpha=alpha, mask=mask, points=points,
-                      descriptors=descriptors)
+    return _Reference(rgb=rgb, alpha=alpha, mask=mask, points=points, descriptors=descriptors)
 
 
 @lru_cache(maxsize=1)
@@ -304,21 +309,27 @@ class _Placement:
     by_features: bool
 
 
-def _locate_by_features(reference: _Reference, scene: _SceneFeatures,
-                        limits: CheckThresholds) -> _Placement | None:
-    if (reference.descriptors is None or scene.descriptors is None
-            or len(reference.points) < limits.min_inliers
-            or len(scene.points) < limits.min_inliers):
+def _locate_by_features(
+    reference: _Reference, scene: _SceneFeatures, limits: CheckThresholds
+) -> _Placement | None:
+    if (
+        reference.descriptors is None
+        or scene.descriptors is None
+        or len(reference.points) < limits.min_inliers
+        or len(scene.points) < limits.min_inliers
+    ):
         return None
     pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(reference.descriptors, scene.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < limits.match_ratio * p[1].distance]
+    good = [
+        p[0] for p in pairs if len(p) == 2 and p[0].distance < limits.match_ratio * p[1].distance
+    ]
     if len(good) < limits.min_inliers:
         return None
     source = reference.points[[m.queryIdx for m in good]]
     target = scene.points[[m.trainIdx for m in good]]
     homography, inlier_flags = cv2.findHomography(
-        source, target, cv2.RANSAC, limits.ransac_reprojection_px, maxIters=2000,
-        confidence=0.995)
+        source, target, cv2.RANSAC, limits.ransac_reprojection_px, maxIters=2000, confidence=0.995
+    )
     if homography is None or inlier_flags is None:
         return None
     inliers = int(inlier_flags.sum())
@@ -335,20 +346,25 @@ def _plausible_homography(homography: np.ndarray, mask: np.ndarray) -> bool:
     if not cv2.isContourConvex(warped.astype(np.float32)):
         return False
     edges = np.roll(warped, -1, axis=0) - warped
-    signed_area = 0.5 * float(np.sum(warped[:, 0] * np.roll(warped[:, 1], -1)
-                                     - np.roll(warped[:, 0], -1) * warped[:, 1]))
+    signed_area = 0.5 * float(
+        np.sum(warped[:, 0] * np.roll(warped[:, 1], -1) - np.roll(warped[:, 0], -1) * warped[:, 1])
+    )
     if signed_area <= 0:  # mirrored: corners reversed
         return False
     lengths = np.hypot(edges[:, 0], edges[:, 1])
     # Opposite sides of the warped box keep their lengths within a factor of two.
-    return bool(lengths.min() > 2 and lengths[0] / max(lengths[2], 1e-6) < 2
-                and lengths[2] / max(lengths[0], 1e-6) < 2
-                and lengths[1] / max(lengths[3], 1e-6) < 2
-                and lengths[3] / max(lengths[1], 1e-6) < 2)
+    return bool(
+        lengths.min() > 2
+        and lengths[0] / max(lengths[2], 1e-6) < 2
+        and lengths[2] / max(lengths[0], 1e-6) < 2
+        and lengths[1] / max(lengths[3], 1e-6) < 2
+        and lengths[3] / max(lengths[1], 1e-6) < 2
+    )
 
 
-def _locate_by_silhouette(reference: _Reference, foreground: _Foreground,
-                          limits: CheckThresholds) -> _Placement | None:
+def _locate_by_silhouette(
+    reference: _Reference, foreground: _Foreground, limits: CheckThresholds
+) -> _Placement | None:
     """Low-texture products: where the cutout's silhouette best covers the foreground.
 
     The silhouette is slid over each sizeable foreground region at several scales
@@ -371,8 +387,9 @@ def _locate_by_silhouette(reference: _Reference, foreground: _Foreground,
     return _Placement(homography=best[1], inliers=0, by_features=False)
 
 
-def _best_silhouette_fit(silhouette: np.ndarray, foreground: np.ndarray,
-                         box: tuple[int, int, int, int]) -> tuple[float, np.ndarray] | None:
+def _best_silhouette_fit(
+    silhouette: np.ndarray, foreground: np.ndarray, box: tuple[int, int, int, int]
+) -> tuple[float, np.ndarray] | None:
     """Best IoU of the scaled silhouette against the foreground, over a margin around it.
 
     The margin (empty in the silhouette) makes a large blob score low: the product's
@@ -382,9 +399,10 @@ def _best_silhouette_fit(silhouette: np.ndarray, foreground: np.ndarray,
     ref_height, ref_width = silhouette.shape
     pad = 2 + round(0.1 * max(w, h))
     x0, y0 = x - 2 * pad, y - 2 * pad
-    region = cv2.copyMakeBorder(foreground, 2 * pad, 2 * pad, 2 * pad, 2 * pad,
-                                cv2.BORDER_CONSTANT, value=0)
-    region = np.ascontiguousarray(region[y: y + h + 4 * pad, x: x + w + 4 * pad])
+    region = cv2.copyMakeBorder(
+        foreground, 2 * pad, 2 * pad, 2 * pad, 2 * pad, cv2.BORDER_CONSTANT, value=0
+    )
+    region = np.ascontiguousarray(region[y : y + h + 4 * pad, x : x + w + 4 * pad])
     base = min(w / ref_width, h / ref_height)
     best: tuple[float, np.ndarray] | None = None
     for scale in base * np.linspace(0.7, 1.1, 13):
@@ -393,21 +411,27 @@ def _best_silhouette_fit(silhouette: np.ndarray, foreground: np.ndarray,
         outer = (width + 2 * margin, height + 2 * margin)
         if min(width, height) < 8 or outer[0] > region.shape[1] or outer[1] > region.shape[0]:
             continue
-        template = cv2.resize(silhouette.astype(np.float32), (width, height),
-                              interpolation=cv2.INTER_AREA)
-        template = cv2.copyMakeBorder(template, margin, margin, margin, margin,
-                                      cv2.BORDER_CONSTANT, value=0)
+        template = cv2.resize(
+            silhouette.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA
+        )
+        template = cv2.copyMakeBorder(
+            template, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0
+        )
         overlap = cv2.matchTemplate(region, template, cv2.TM_CCORR)
-        inside = cv2.boxFilter(region, -1, outer, normalize=False,
-                               borderType=cv2.BORDER_CONSTANT)
+        inside = cv2.boxFilter(region, -1, outer, normalize=False, borderType=cv2.BORDER_CONSTANT)
         top, left = outer[1] // 2, outer[0] // 2
-        inside = inside[top: top + overlap.shape[0], left: left + overlap.shape[1]]
+        inside = inside[top : top + overlap.shape[0], left : left + overlap.shape[1]]
         iou = overlap / np.maximum(float(template.sum()) + inside - overlap, 1e-6)
         _, score, _, (dx, dy) = cv2.minMaxLoc(iou)
         if best is None or score > best[0]:
-            homography = np.array([[width / ref_width, 0, x0 + dx + margin],
-                                   [0, height / ref_height, y0 + dy + margin], [0, 0, 1]],
-                                  np.float64)
+            homography = np.array(
+                [
+                    [width / ref_width, 0, x0 + dx + margin],
+                    [0, height / ref_height, y0 + dy + margin],
+                    [0, 0, 1],
+                ],
+                np.float64,
+            )
             best = (float(score), homography)
     return best
 
@@ -426,25 +450,35 @@ class _Expected:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the mask in the frame
 
 
-def _expected_product(reference: _Reference, placement: _Placement,
-                      work: _WorkImage) -> _Expected:
+def _expected_product(reference: _Reference, placement: _Placement, work: _WorkImage) -> _Expected:
     height, width = work.shape
     size = (width, height)
-    rgb = cv2.warpPerspective(reference.rgb, placement.homography, size,
-                              flags=cv2.INTER_AREA if _shrinks(placement) else cv2.INTER_LINEAR)
-    alpha = cv2.warpPerspective(reference.alpha, placement.homography, size,
-                                flags=cv2.INTER_LINEAR)
+    rgb = cv2.warpPerspective(
+        reference.rgb,
+        placement.homography,
+        size,
+        flags=cv2.INTER_AREA if _shrinks(placement) else cv2.INTER_LINEAR,
+    )
+    alpha = cv2.warpPerspective(reference.alpha, placement.homography, size, flags=cv2.INTER_LINEAR)
     mask = alpha > 0.5
     # The part that fell outside: warp into a canvas padded on every side.
     pad_x, pad_y = width, height
     shift = np.array([[1, 0, pad_x], [0, 1, pad_y], [0, 0, 1]], dtype=np.float64)
-    small = cv2.resize(reference.mask.astype(np.uint8) * 255, None, fx=0.5, fy=0.5,
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        reference.mask.astype(np.uint8) * 255, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA
+    )
     half = np.array([[2, 0, 0], [0, 2, 0], [0, 0, 1]], dtype=np.float64)
-    canvas = cv2.warpPerspective(small, shift @ placement.homography @ half,
-                                 (3 * width, 3 * height), flags=cv2.INTER_LINEAR) > 127
+    canvas = (
+        cv2.warpPerspective(
+            small,
+            shift @ placement.homography @ half,
+            (3 * width, 3 * height),
+            flags=cv2.INTER_LINEAR,
+        )
+        > 127
+    )
     total = int(canvas.sum())
-    inside = int(canvas[pad_y: pad_y + height, pad_x: pad_x + width].sum())
+    inside = int(canvas[pad_y : pad_y + height, pad_x : pad_x + width].sum())
     inside_share = inside / total if total else 0.0
     if mask.any():
         rows, cols = np.nonzero(mask)
@@ -461,8 +495,13 @@ def _shrinks(placement: _Placement) -> bool:
 # --- rules: frame ------------------------------------------------------------------------
 
 
-def _frame_reasons(size: tuple[int, int], min_long_side: int, aspect_ratio: float | None,
-                   limits: CheckThresholds, measures: dict[str, float]) -> list[str]:
+def _frame_reasons(
+    size: tuple[int, int],
+    min_long_side: int,
+    aspect_ratio: float | None,
+    limits: CheckThresholds,
+    measures: dict[str, float],
+) -> list[str]:
     width, height = size
     measures["width"] = float(width)
     measures["height"] = float(height)
@@ -473,13 +512,16 @@ def _frame_reasons(size: tuple[int, int], min_long_side: int, aspect_ratio: floa
     if aspect_ratio is not None and height:
         off = abs((width / height) / aspect_ratio - 1.0)
         if off > limits.aspect_tolerance:
-            reasons.append(f"wrong aspect ratio ({width / height:.3f}, expected "
-                           f"{aspect_ratio:.3f} ± {limits.aspect_tolerance:.0%})")
+            reasons.append(
+                f"wrong aspect ratio ({width / height:.3f}, expected "
+                f"{aspect_ratio:.3f} ± {limits.aspect_tolerance:.0%})"
+            )
     return reasons
 
 
-def _framing_reasons(expected: _Expected, limits: CheckThresholds,
-                     measures: dict[str, float]) -> list[str]:
+def _framing_reasons(
+    expected: _Expected, limits: CheckThresholds, measures: dict[str, float]
+) -> list[str]:
     height, width = expected.mask.shape
     x0, y0, x1, y1 = expected.box
     scale = max((x1 - x0) / width, (y1 - y0) / height)
@@ -487,20 +529,28 @@ def _framing_reasons(expected: _Expected, limits: CheckThresholds,
     measures["product_in_frame"] = round(expected.inside_share, 4)
     reasons = []
     if scale < limits.min_product_scale:
-        reasons.append(f"product too small in the frame (scale {scale:.2f} < "
-                       f"{limits.min_product_scale:.2f})")
+        reasons.append(
+            f"product too small in the frame (scale {scale:.2f} < {limits.min_product_scale:.2f})"
+        )
     if expected.inside_share < limits.min_product_in_frame:
-        reasons.append(f"product cut off by the frame ({expected.inside_share:.0%} inside < "
-                       f"{limits.min_product_in_frame:.0%})")
+        reasons.append(
+            f"product cut off by the frame ({expected.inside_share:.0%} inside < "
+            f"{limits.min_product_in_frame:.0%})"
+        )
     return reasons
 
 
 # --- rules: the product ------------------------------------------------------------------
 
 
-def _product_reasons(expected: _Expected, work: _WorkImage,
-                     scene: _SceneFeatures, foreground: _Foreground,
-                     limits: CheckThresholds, measures: dict[str, float]) -> list[str]:
+def _product_reasons(
+    expected: _Expected,
+    work: _WorkImage,
+    scene: _SceneFeatures,
+    foreground: _Foreground,
+    limits: CheckThresholds,
+    measures: dict[str, float],
+) -> list[str]:
     reasons: list[str] = []
     if not expected.mask.any():
         return ["product not found in the shot (it lies outside the frame)"]
@@ -511,32 +561,40 @@ def _product_reasons(expected: _Expected, work: _WorkImage,
     measures["delta_e"] = round(colour.delta_e, 3)
     measures["delta_e_median"] = round(colour.delta_e_median, 3)
     if colour.delta_e > limits.max_delta_e:
-        reasons.append(f"product colour changed (ΔE2000 {colour.delta_e:.1f} > "
-                       f"{limits.max_delta_e:.1f})")
+        reasons.append(
+            f"product colour changed (ΔE2000 {colour.delta_e:.1f} > {limits.max_delta_e:.1f})"
+        )
 
     matched_share = _matched_share(expected, work, scene, gain, limits)
     if matched_share is not None:
         measures["matched_share"] = round(matched_share, 4)
         if matched_share < limits.min_matched_share:
-            reasons.append(f"product features changed (matched share {matched_share:.2f} < "
-                           f"{limits.min_matched_share:.2f})")
+            reasons.append(
+                f"product features changed (matched share {matched_share:.2f} < "
+                f"{limits.min_matched_share:.2f})"
+            )
 
     detail = _detail_change(expected, work, gain, limits)
     if detail.lost_share is not None:
         measures["detail_lost_share"] = round(detail.lost_share, 4)
         if detail.lost_share > limits.max_detail_lost_share:
-            reasons.append(f"product detail lost or replaced ({detail.lost_share:.0%} of its "
-                           f"textured area > {limits.max_detail_lost_share:.0%})")
+            reasons.append(
+                f"product detail lost or replaced ({detail.lost_share:.0%} of its "
+                f"textured area > {limits.max_detail_lost_share:.0%})"
+            )
     measures["detail_added_share"] = round(detail.added_share, 4)
     if detail.added_share > limits.max_detail_added_share:
-        reasons.append(f"product detail added ({detail.added_share:.0%} of its area > "
-                       f"{limits.max_detail_added_share:.0%})")
+        reasons.append(
+            f"product detail added ({detail.added_share:.0%} of its area > "
+            f"{limits.max_detail_added_share:.0%})"
+        )
 
     iou = _shape_iou(expected, foreground)
     measures["shape_iou"] = round(iou, 4)
     if iou < limits.min_shape_iou:
-        reasons.append(f"product shape changed (silhouette IoU {iou:.2f} < "
-                       f"{limits.min_shape_iou:.2f})")
+        reasons.append(
+            f"product shape changed (silhouette IoU {iou:.2f} < {limits.min_shape_iou:.2f})"
+        )
     return reasons
 
 
@@ -568,8 +626,9 @@ class _ColourDifference:
 _LUMINANCE = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
-def _colour_difference(expected: _Expected, work: _WorkImage,
-                       limits: CheckThresholds) -> _ColourDifference:
+def _colour_difference(
+    expected: _Expected, work: _WorkImage, limits: CheckThresholds
+) -> _ColourDifference:
     """CIEDE2000 between the shot's product and the cutout, after the scene's light.
 
     Both images are blurred slightly so that JPEG noise and a pixel of misregistration
@@ -585,8 +644,10 @@ def _colour_difference(expected: _Expected, work: _WorkImage,
     step = max(1, len(shot) // 40000)
     shot_linear = _srgb_to_linear(shot[::step])
     wanted_linear = _srgb_to_linear(wanted[::step])
-    gain = float(np.median(shot_linear @ _LUMINANCE)
-                 / max(float(np.median(wanted_linear @ _LUMINANCE)), 1e-4))
+    gain = float(
+        np.median(shot_linear @ _LUMINANCE)
+        / max(float(np.median(wanted_linear @ _LUMINANCE)), 1e-4)
+    )
     gain = min(max(gain, 1.0 / limits.max_exposure_gain), limits.max_exposure_gain)
     lit = wanted_linear * gain
     # Dark pixels carry no reliable colour: estimate the tint from the others.
@@ -611,8 +672,13 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def _matched_share(expected: _Expected, work: _WorkImage, scene: _SceneFeatures,
-                   gain: float, limits: CheckThresholds) -> float | None:
+def _matched_share(
+    expected: _Expected,
+    work: _WorkImage,
+    scene: _SceneFeatures,
+    gain: float,
+    limits: CheckThresholds,
+) -> float | None:
     """Share of the keypoints the product should show that the shot shows in place.
 
     Keypoints are taken from the cutout warped into the shot (so both sides are at the
@@ -626,23 +692,34 @@ def _matched_share(expected: _Expected, work: _WorkImage, scene: _SceneFeatures,
     gray = cv2.cvtColor(composite[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
     core = _product_core(expected)[y0:y1, x0:x1].astype(np.uint8)
     keypoints, wanted = _sift().detectAndCompute(gray, core)
-    if (wanted is None or len(keypoints) < limits.matched_min_keypoints
-            or scene.descriptors is None):
+    if wanted is None or len(keypoints) < limits.matched_min_keypoints or scene.descriptors is None:
         return None
-    wanted_points = np.array([kp.pt for kp in keypoints], np.float32) + np.array([x0, y0],
-                                                                                  np.float32)
+    wanted_points = np.array([kp.pt for kp in keypoints], np.float32) + np.array(
+        [x0, y0], np.float32
+    )
     radius = max(3.0, 0.015 * extent)
-    near_box = ((scene.points[:, 0] >= x0 - radius) & (scene.points[:, 0] <= x1 + radius)
-                & (scene.points[:, 1] >= y0 - radius) & (scene.points[:, 1] <= y1 + radius))
+    near_box = (
+        (scene.points[:, 0] >= x0 - radius)
+        & (scene.points[:, 0] <= x1 + radius)
+        & (scene.points[:, 1] >= y0 - radius)
+        & (scene.points[:, 1] <= y1 + radius)
+    )
     if not near_box.any():
         return 0.0
     shot_points = scene.points[near_box]
     shot_descriptors = scene.descriptors[near_box]
-    distance = np.sqrt(np.maximum(
-        (wanted ** 2).sum(1)[:, None] + (shot_descriptors ** 2).sum(1)[None, :]
-        - 2.0 * wanted @ shot_descriptors.T, 0.0))
-    offsets = np.hypot(wanted_points[:, None, 0] - shot_points[None, :, 0],
-                       wanted_points[:, None, 1] - shot_points[None, :, 1])
+    distance = np.sqrt(
+        np.maximum(
+            (wanted**2).sum(1)[:, None]
+            + (shot_descriptors**2).sum(1)[None, :]
+            - 2.0 * wanted @ shot_descriptors.T,
+            0.0,
+        )
+    )
+    offsets = np.hypot(
+        wanted_points[:, None, 0] - shot_points[None, :, 0],
+        wanted_points[:, None, 1] - shot_points[None, :, 1],
+    )
     distance[offsets > radius] = np.inf
     return float(np.mean(distance.min(axis=1) < limits.matched_max_distance))
 
@@ -667,8 +744,9 @@ class _DetailChange:
     added_share: float  # of the product's area: texture where the cutout is plain
 
 
-def _detail_change(expected: _Expected, work: _WorkImage, gain: float,
-                   limits: CheckThresholds) -> _DetailChange:
+def _detail_change(
+    expected: _Expected, work: _WorkImage, gain: float, limits: CheckThresholds
+) -> _DetailChange:
     """How much of the product's fine pattern the shot lost, and how much it gained.
 
     Cell by cell over the product, the cutout's fine detail is looked for in the shot
@@ -700,16 +778,18 @@ def _detail_change(expected: _Expected, work: _WorkImage, gain: float,
                 if float(shot[top:bottom, left:right].std()) > 2 * limits.detail_min_texture:
                     added += weight
                 continue
-            search = padded[top: bottom + 2 * slack, left: right + 2 * slack]
+            search = padded[top : bottom + 2 * slack, left : right + 2 * slack]
             scores = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
             _, score, _, (dx, dy) = cv2.minMaxLoc(scores)
-            found = search[dy: dy + template.shape[0], dx: dx + template.shape[1]]
+            found = search[dy : dy + template.shape[0], dx : dx + template.shape[1]]
             kept = float(found.std()) / contrast
             textured += weight
             if score < limits.detail_min_ncc or kept < limits.detail_min_contrast:
                 lost += weight
-    return _DetailChange(lost_share=lost / textured if textured else None,
-                         added_share=added / (textured + plain_area) if plain_area else 0.0)
+    return _DetailChange(
+        lost_share=lost / textured if textured else None,
+        added_share=added / (textured + plain_area) if plain_area else 0.0,
+    )
 
 
 def _shape_iou(expected: _Expected, foreground: _Foreground) -> float:
@@ -752,8 +832,9 @@ class _Foreground:
         return np.isin(self.labels, touched) if touched.size else np.zeros_like(self.mask)
 
 
-def _foreground(work: _WorkImage, product: np.ndarray | None,
-                limits: CheckThresholds) -> _Foreground:
+def _foreground(
+    work: _WorkImage, product: np.ndarray | None, limits: CheckThresholds
+) -> _Foreground:
     """Segment what is not backdrop.
 
     The backdrop is modelled as a smooth colour surface (a quadratic in x and y per Lab
@@ -782,18 +863,19 @@ def _foreground(work: _WorkImage, product: np.ndarray | None,
             keep = np.ones_like(keep)
         chosen = design_all[keep]
         # Normal equations: six unknowns, so this is exact enough and far cheaper.
-        coefficients = np.linalg.solve(chosen.T @ chosen + 1e-6 * np.eye(chosen.shape[1]),
-                                       chosen.T @ values_all[keep])
+        coefficients = np.linalg.solve(
+            chosen.T @ chosen + 1e-6 * np.eye(chosen.shape[1]), chosen.T @ values_all[keep]
+        )
         residual = np.linalg.norm(values_all - design_all @ coefficients, axis=1)
         cut = np.percentile(residual[keep], 60)
         keep = keep & (residual <= max(cut, 1e-6))
     backdrop_residual = residual[sample_ok.ravel()] if sample_ok.any() else residual
     centre = float(np.median(backdrop_residual))
     spread = 1.4826 * float(np.median(np.abs(backdrop_residual - centre)))
-    threshold = max(limits.foreground_min_delta,
-                    centre + limits.foreground_texture_spreads * spread)
-    full_design = _surface_terms(*np.meshgrid(np.arange(width) / width,
-                                              np.arange(height) / height))
+    threshold = max(
+        limits.foreground_min_delta, centre + limits.foreground_texture_spreads * spread
+    )
+    full_design = _surface_terms(*np.meshgrid(np.arange(width) / width, np.arange(height) / height))
     model = full_design @ coefficients
     distance = np.linalg.norm(lab - model.astype(np.float32), axis=2)
     mask = distance > threshold
@@ -803,18 +885,23 @@ def _foreground(work: _WorkImage, product: np.ndarray | None,
     gradient_x = cv2.Sobel(lab[:, :, 0], cv2.CV_32F, 1, 0, ksize=3) / 8.0
     gradient_y = cv2.Sobel(lab[:, :, 0], cv2.CV_32F, 0, 1, ksize=3) / 8.0
     return _Foreground(
-        mask=mask, labels=labels, count=count,
+        mask=mask,
+        labels=labels,
+        count=count,
         lightness_change=lab[:, :, 0] - model[:, :, 0].astype(np.float32),
-        shot_rgb=blurred, backdrop_rgb=backdrop_rgb,
+        shot_rgb=blurred,
+        backdrop_rgb=backdrop_rgb,
         edge_strength=np.hypot(gradient_x, gradient_y) * (max(height, width) / 100.0),
     )
 
 
 def _chromaticity_distance(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Distance in rg chromaticity (linear light): blind to how bright, not to what hue."""
+
     def chromaticity(rgb: np.ndarray) -> np.ndarray:
         linear = _srgb_to_linear(np.clip(rgb, 0.0, 1.0))
         return linear[..., :2] / np.maximum(linear.sum(axis=-1, keepdims=True), 1e-4)
+
     return np.linalg.norm(chromaticity(first) - chromaticity(second), axis=-1)
 
 
@@ -822,9 +909,13 @@ def _surface_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1).astype(np.float64)
 
 
-def _extra_object_reasons(foreground: _Foreground, expected: _Expected | None,
-                          limits: CheckThresholds, measures: dict[str, float],
-                          expect_person: bool) -> list[str]:
+def _extra_object_reasons(
+    foreground: _Foreground,
+    expected: _Expected | None,
+    limits: CheckThresholds,
+    measures: dict[str, float],
+    expect_person: bool,
+) -> list[str]:
     """Foreground away from the product: a second object, a prop, a hand, a person."""
     height, width = foreground.mask.shape
     away = foreground.mask.copy()
@@ -846,8 +937,12 @@ def _extra_object_reasons(foreground: _Foreground, expected: _Expected | None,
     if expect_person or share <= limits.max_extra_object_share:
         # A scene with a person has a body, hands and clothes beside the product.
         return []
-    return [(f"extra object in the scene ({share:.1%} of the frame > "
-             f"{limits.max_extra_object_share:.1%})")]
+    return [
+        (
+            f"extra object in the scene ({share:.1%} of the frame > "
+            f"{limits.max_extra_object_share:.1%})"
+        )
+    ]
 
 
 def _is_shadow(region: np.ndarray, foreground: _Foreground, limits: CheckThresholds) -> bool:
@@ -879,19 +974,26 @@ def _detect_faces(gray: np.ndarray, limits: CheckThresholds) -> list[tuple[int, 
     scale = min(1.0, limits.face_long_side / max(gray.shape))
     small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     side = max(20, round(limits.face_min_size_share * min(small.shape)))
-    options = {"scaleFactor": 1.15, "minNeighbors": limits.face_min_neighbors,
-               "minSize": (side, side)}
+    options = {
+        "scaleFactor": 1.15,
+        "minNeighbors": limits.face_min_neighbors,
+        "minSize": (side, side),
+    }
     width = small.shape[1]
     found = [tuple(int(v) for v in box) for box in frontal.detectMultiScale(small, **options)]
     found += [tuple(int(v) for v in box) for box in profile.detectMultiScale(small, **options)]
-    found += [(width - int(x) - int(w), int(y), int(w), int(h))
-              for x, y, w, h in profile.detectMultiScale(cv2.flip(small, 1), **options)]
+    found += [
+        (width - int(x) - int(w), int(y), int(w), int(h))
+        for x, y, w, h in profile.detectMultiScale(cv2.flip(small, 1), **options)
+    ]
     merged: list[tuple[int, int, int, int]] = []
     for box in found:
         if all(_box_overlap(box, kept) < 0.3 for kept in merged):
             merged.append(box)
-    return [(round(x / scale), round(y / scale), round(w / scale), round(h / scale))
-            for x, y, w, h in merged]
+    return [
+        (round(x / scale), round(y / scale), round(w / scale), round(h / scale))
+        for x, y, w, h in merged
+    ]
 
 
 def _box_overlap(first: tuple[int, int, int, int], second: tuple[int, int, int, int]) -> float:
@@ -903,16 +1005,24 @@ def _box_overlap(first: tuple[int, int, int, int], second: tuple[int, int, int, 
     return inter_w * inter_h / smaller if smaller else 0.0
 
 
-def _face_reasons(work: _WorkImage, expected: _Expected | None, foreground: _Foreground,
-                  expect_person: bool, limits: CheckThresholds,
-                  measures: dict[str, float]) -> list[str]:
+def _face_reasons(
+    work: _WorkImage,
+    expected: _Expected | None,
+    foreground: _Foreground,
+    expect_person: bool,
+    limits: CheckThresholds,
+    measures: dict[str, float],
+) -> list[str]:
     hull = _hull(expected.mask) if expected is not None and expected.mask.any() else None
     boxes = _detect_faces(_where_objects_are(work, foreground, hull), limits)
     if hull is not None:
         # What lies on the product (a printed face, a pattern seen through a handle)
         # is the product's: its detail and colour rules judge it.
-        boxes = [(x, y, w, h) for x, y, w, h in boxes
-                 if not hull[min(y + h // 2, hull.shape[0] - 1), min(x + w // 2, hull.shape[1] - 1)]]
+        boxes = [
+            (x, y, w, h)
+            for x, y, w, h in boxes
+            if not hull[min(y + h // 2, hull.shape[0] - 1), min(x + w // 2, hull.shape[1] - 1)]
+        ]
     faces = len(boxes)
     measures["faces"] = float(faces)
     if expect_person and faces != 1:
@@ -922,8 +1032,9 @@ def _face_reasons(work: _WorkImage, expected: _Expected | None, foreground: _For
     return []
 
 
-def _where_objects_are(work: _WorkImage, foreground: _Foreground,
-                       hull: np.ndarray | None) -> np.ndarray:
+def _where_objects_are(
+    work: _WorkImage, foreground: _Foreground, hull: np.ndarray | None
+) -> np.ndarray:
     """The shot's luminance where a counted face could be; the smooth backdrop elsewhere.
 
     A face is an object that stands out from the backdrop, and a face centred on the

@@ -94,6 +94,12 @@ class Context:
             self.settings.replicate_webhook_secret_param,
         )
 
+    def stripe_webhook_secret(self) -> str:
+        return resolve_secret(
+            self.settings.stripe_webhook_secret,
+            self.settings.stripe_webhook_secret_param,
+        )
+
     def webhook_url(self) -> str:
         return f"{self.settings.webhook_base_url.rstrip('/')}/webhooks/replicate"
 

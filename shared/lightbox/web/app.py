@@ -12,7 +12,11 @@ from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel
 
 from lightbox.catalog import Scene
+from lightbox.adapters.ledger import Account, LedgerEntry
+from lightbox.services import checkout as checkout_service
 from lightbox.services import intake, jobs
+from lightbox.services.checkout import CheckoutAnswer, CheckoutRequest
+from lightbox.services.payments import Pack, load_packs
 from lightbox.services.context import Context, get_context
 from lightbox.web.auth import User, current_user
 from lightbox.web.errors import install_error_handlers
@@ -30,6 +34,11 @@ class SceneView(BaseModel):
     kind: str
     person: bool
     price: int
+
+
+class LedgerPage(BaseModel):
+    entries: list[LedgerEntry]
+    next_cursor: str | None = None
 
 
 class JobList(BaseModel):
@@ -84,6 +93,32 @@ def create_app(context: Context | None = None) -> FastAPI:
              responses=ERROR_RESPONSES)
     def read_job(job_id: str, user: UserDep, c: CtxDep) -> jobs.JobView:
         return jobs.job_view(c, user.user_id, job_id)
+
+    @app.get("/api/credits", response_model=Account, tags=["credits"], responses=ERROR_RESPONSES)
+    def read_credits(user: UserDep, c: CtxDep) -> Account:
+        """The signed-in user's balance, credits held by running jobs, and any debt."""
+        return c.ledger.balance(user.user_id)
+
+    @app.get("/api/credits/ledger", response_model=LedgerPage, tags=["credits"],
+             responses=ERROR_RESPONSES)
+    def read_ledger(
+        user: UserDep, c: CtxDep,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> LedgerPage:
+        """Every credit movement of the signed-in user, newest first."""
+        entries, next_cursor = c.ledger.ledger_page(user.user_id, limit=limit, cursor=cursor)
+        return LedgerPage(entries=entries, next_cursor=next_cursor)
+
+    @app.get("/api/packs", response_model=list[Pack], tags=["credits"])
+    def list_packs() -> list[Pack]:
+        return list(load_packs().values())
+
+    @app.post("/api/checkout", response_model=CheckoutAnswer, status_code=201, tags=["credits"],
+              responses=ERROR_RESPONSES)
+    def checkout(body: CheckoutRequest, user: UserDep, c: CtxDep) -> CheckoutAnswer:
+        """Open a Stripe Checkout Session for a pack (locally: the local checkout)."""
+        return checkout_service.open_checkout(c, user.user_id, body)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -1,0 +1,59 @@
+# Lightbox: `make demo` and `make test` work on a fresh machine with Python 3.11.
+# Everything else a newcomer might guess is here too: `make help`.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= out/demo
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps demo test test-fast lint validate bench dev deploy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) ## make the virtualenv (.venv) with the pinned packages
+
+system-deps: ## install Debian's Chromium for the browser tests (apt-get, as root or with sudo)
+	@scripts/install-system-deps.sh
+
+demo: install ## shoot the embedded photo into studio shots through the local event flow
+	$(BIN)/lightbox shoot shared/lightbox/catalog/samples/skimage-coffee.png \
+		--scenes all --presets original,amazon-main --buy starter --out $(OUT)
+
+test: install system-deps ## run the whole test suite (unit, integration, flow, browser)
+	$(BIN)/pytest
+
+test-fast: install ## the tests that need neither the local stack nor a browser
+	$(BIN)/pytest -m "not flow and not browser and not slow"
+
+lint: install ## ruff and cfn-lint
+	$(BIN)/ruff check shared infra functions tests bench
+	$(BIN)/cfn-lint template.yaml
+
+validate: install ## lint the template and transform it with the SAM translator
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/pytest -q tests/infra
+
+bench: install ## fan-out, cutout, render and check benchmarks (prints JSON lines)
+	$(BIN)/python bench/fan_out.py
+	$(BIN)/python bench/cutout_quality.py
+	$(BIN)/python bench/render_speed.py
+	$(BIN)/python bench/fidelity_accuracy.py
+
+dev: install ## run the local stack (API, webhooks, web app) on 127.0.0.1:$${LIGHTBOX_PORT:-8787}
+	$(BIN)/lightbox dev
+
+deploy: ## build and deploy to your AWS account (needs the AWS SAM CLI and credentials)
+	sam build && sam deploy --guided
+
+clean: ## remove the virtualenv and outputs
+	rm -rf $(VENV) out .pytest_cache .hypothesis

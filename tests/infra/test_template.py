@@ -1,0 +1,121 @@
+"""template.yaml: lints clean, transforms with the SAM translator, and stays least-privilege."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lightbox_local.template import TEMPLATE, load_template, resources
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_cfn_lint_reports_no_errors() -> None:
+    # Given the template as deployed
+    # When cfn-lint checks it (offline, with its bundled specs)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", str(TEMPLATE)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    # Then it reports no errors (E...) and no warnings (W...)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+class _NoManagedPolicies:
+    """The translator asks IAM for managed policy ARNs; the template uses none by name."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(autouse=True)
+def _region(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The translator builds ARNs for the region it deploys to.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def _transformed() -> dict[str, Any]:
+    from samtranslator.public.translator import ManagedPolicyLoader  # noqa: F401 - API check
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(TEMPLATE.read_text())
+    # `sam package` replaces local code paths with S3 URIs before the transform runs.
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        for uri in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(props.get(uri), str):
+                props[uri] = f"s3://packaged-artifacts/{props[uri].strip('/')}"
+    return transform(template, {}, _NoManagedPolicies())
+
+
+def test_sam_translator_transforms_the_template() -> None:
+    # When the SAM translator expands the template (what `sam deploy` does in CloudFormation)
+    output = _transformed()
+    kinds = {r["Type"] for r in output["Resources"].values()}
+    # Then it yields plain CloudFormation with the pieces Lightbox needs
+    assert "AWS::Serverless::Function" not in kinds
+    for needed in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine",
+                   "AWS::ApiGatewayV2::Api", "AWS::DynamoDB::Table", "AWS::S3::Bucket",
+                   "AWS::Scheduler::Schedule", "AWS::Lambda::LayerVersion"):
+        assert needed in kinds, needed
+
+
+def test_start_execution_is_allowed_on_the_one_state_machine_only() -> None:
+    output = _transformed()
+    statements = []
+    for resource in output["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            statements += policy["PolicyDocument"]["Statement"]
+    starts = [s for s in statements if "states:StartExecution" in json.dumps(s.get("Action"))]
+    assert starts, "some function must be allowed to start executions"
+    for statement in starts:
+        text = json.dumps(statement["Resource"])
+        assert "FinishImageStateMachine" in text and "*" not in text.replace('"*"', "")
+    # and no statement anywhere grants a wildcard action
+    for statement in statements:
+        actions = statement.get("Action")
+        actions = actions if isinstance(actions, list) else [actions]
+        assert "*" not in actions
+
+
+def test_every_function_folder_has_a_template_entry_and_a_thin_handler() -> None:
+    declared = {Path(r["Properties"]["CodeUri"]).name
+                for r in resources("AWS::Serverless::Function").values()}
+    on_disk = {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()}
+    assert declared == on_disk
+    for folder in on_disk:
+        lines = [ln for ln in (ROOT / "functions" / folder / "app.py").read_text().splitlines()
+                 if ln.strip() and not ln.strip().startswith("#")]
+        assert len(lines) <= 30, f"functions/{folder}/app.py should stay a thin handler"
+
+
+def test_secrets_are_named_not_given() -> None:
+    template = load_template()
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for function in resources("AWS::Serverless::Function").values():
+        env = {**env, **((function["Properties"].get("Environment") or {}).get("Variables") or {})}
+    for name in env:
+        assert name.endswith("_PARAM") or not any(
+            word in name for word in ("TOKEN", "SECRET", "KEY")), name
+
+
+@pytest.mark.parametrize("layer", ["core", "web", "vision"])
+def test_layer_requirements_are_pinned_like_the_project(layer: str) -> None:
+    pins = {}
+    for line in (ROOT / "pyproject.toml").read_text().splitlines():
+        line = line.strip().strip('",')
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            pins[name.split("[")[0].lower()] = version
+    for line in (ROOT / "layers" / layer / "requirements.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, version = line.split("==", 1)
+        assert pins.get(name.split("[")[0].lower()) == version, line
