@@ -43,7 +43,7 @@ def pin_to_one_core() -> None:
     cv2.setNumThreads(1)
     if hasattr(os, "sched_setaffinity"):
         try:
-            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         except OSError:
             pass
 
@@ -129,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     summary = {
         "cutout_iou_mean": round(statistics.fmean(figures["cutout_iou"].values()), 4),
-        "cutout_edge_error_mean": round(
-            statistics.fmean(figures["cutout_edge_error"].values()), 4
-        ),
+        "cutout_edge_error_mean": round(statistics.fmean(figures["cutout_edge_error"].values()), 4),
         "cutout_seconds_1600": round(max(figures["cutout_seconds_at_1600"].values()), 3),
     }
     print(

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     #: Most shots one fan-out call admits before yielding to other jobs.
     fan_out_chunk: int = Field(default=100, alias="FAN_OUT_CHUNK")
 
+    #: A composed shot smaller than this on its long side fails its check (before
+    #: upscaling; Flux Kontext returns about 1 megapixel).
+    min_shot_long_side: int = Field(default=512, alias="MIN_SHOT_LONG_SIDE")
     max_upload_bytes: int = Field(default=25 * 2**20, alias="MAX_UPLOAD_BYTES")
     max_upload_pixels: int = Field(default=50_000_000, alias="MAX_UPLOAD_PIXELS")
     max_shots_per_job: int = Field(default=200, alias="MAX_SHOTS_PER_JOB")

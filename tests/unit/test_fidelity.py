@@ -494,7 +494,7 @@ def test_a_soft_cast_shadow_is_not_an_extra_object() -> None:
     assert verdict.passed, verdict.reasons
     assert verdict.measures["extra_object_share"] == 0.0
     # (and it is the shadow rule that says so: without it, the shadow is an object)
-    no_shadows = CheckThresholds.load().model_copy(update={"shadow_max_hue_shift": 0.0})
+    no_shadows = CheckThresholds.load().model_copy(update={"scenery_min_edge_width": 99.0})
     strict = check_shot_bytes(shot, load_cutout("rembg-car-1"), thresholds=no_shadows)
     assert strict.measures["extra_object_share"] > 0.01
 

@@ -483,3 +483,18 @@ def test_a_canvas_is_either_fixed_or_long_side() -> None:
     with pytest.raises(pydantic.ValidationError):
         Canvas(width=100, height=100, long_side=100)
     assert Canvas(long_side=1600).size_for((1000, 500)) == (1600, 800)
+
+
+def test_a_lifestyle_scene_is_not_dressed_up_on_white_and_fails_amazon_main(
+    amazon: Preset,
+) -> None:
+    # Given a shot whose backdrop is a coloured scene, not a white studio
+    shot, _ = drawn_product(backdrop=150)
+    # When it is delivered for a white-background preset (no mask: the pipeline's case)
+    data, _ = deliver(shot, amazon)
+    delivered = Image.open(BytesIO(data)).convert("RGB")
+    # Then it is not padded with white, and the checker reports the background
+    corners = [delivered.getpixel(p) for p in ((0, 0), (delivered.width - 1, 0),
+                                               (0, delivered.height - 1))]
+    assert all(max(c) < 200 for c in corners)
+    assert "background.pure_white" in errors(check_compliance(data, amazon))

@@ -36,6 +36,8 @@ class Scene(BaseModel):
     name: str
     kind: Literal["studio", "lifestyle", "flatlay", "with_model"]
     person: bool = False
+    #: Share of the frame the scene's own asked-for objects may take (see scenes.yaml).
+    props: float = Field(default=0.0, ge=0.0, le=0.5)
     prompt: str
     avoid: list[str] = Field(default_factory=list)
     look: dict[str, Any] = Field(default_factory=dict)

@@ -85,8 +85,8 @@ class CheckThresholds(BaseModel):
     max_extra_object_share: float = Field(ge=0, le=1)
     extra_object_band: float = Field(ge=0, le=1)
     extra_object_min_region: float = Field(ge=0, le=1)
-    shadow_max_hue_shift: float = Field(ge=0, le=1)
-    shadow_max_edge: float = Field(gt=0)
+    scenery_min_edge_width: float = Field(gt=0)
+    scenery_min_span: float = Field(gt=0, le=1)
     face_min_size_share: float = Field(gt=0, le=1)
     face_min_neighbors: int = Field(ge=1)
     face_long_side: int = Field(ge=128, le=2048)
@@ -448,6 +448,9 @@ class _Expected:
     mask: np.ndarray  # bool HxW, inside the frame
     inside_share: float  # share of the warped product inside the frame
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the mask in the frame
+    #: how far (share of the product's extent) the placement may be off: features pin
+    #: a product to a pixel or two, a silhouette fit to a few per cent
+    uncertainty: float
 
 
 def _expected_product(reference: _Reference, placement: _Placement, work: _WorkImage) -> _Expected:
@@ -485,7 +488,14 @@ def _expected_product(reference: _Reference, placement: _Placement, work: _WorkI
         box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
     else:
         box = (0, 0, 0, 0)
-    return _Expected(rgb=rgb, alpha=alpha, mask=mask, inside_share=inside_share, box=box)
+    return _Expected(
+        rgb=rgb,
+        alpha=alpha,
+        mask=mask,
+        inside_share=inside_share,
+        box=box,
+        uncertainty=0.01 if placement.by_features else 0.03,
+    )
 
 
 def _shrinks(placement: _Placement) -> bool:
@@ -589,7 +599,7 @@ def _product_reasons(
             f"{limits.max_detail_added_share:.0%})"
         )
 
-    iou = _shape_iou(expected, foreground)
+    iou = _shape_iou(expected, foreground, limits)
     measures["shape_iou"] = round(iou, 4)
     if iou < limits.min_shape_iou:
         reasons.append(
@@ -744,6 +754,11 @@ class _DetailChange:
     added_share: float  # of the product's area: texture where the cutout is plain
 
 
+#: A cell counts for detail when the product covers this much of it: cells on the
+#: outline mix in the backdrop, and the outline is the placement's business, not print.
+_INTERIOR = 0.9
+
+
 def _detail_change(
     expected: _Expected, work: _WorkImage, gain: float, limits: CheckThresholds
 ) -> _DetailChange:
@@ -759,7 +774,7 @@ def _detail_change(
     x0, y0, x1, y1 = expected.box
     extent = max(x1 - x0, y1 - y0)
     cell = max(6, round(extent / limits.detail_cells_across))
-    slack = max(2, round(0.01 * extent))
+    slack = max(2, round(expected.uncertainty * extent))
     wanted = _fine_detail(_composite_expected(expected, work, gain))
     shot = _fine_detail(work.rgb)
     padded = cv2.copyMakeBorder(shot, slack, slack, slack, slack, cv2.BORDER_REFLECT)
@@ -769,7 +784,7 @@ def _detail_change(
             bottom, right = min(top + cell, y1), min(left + cell, x1)
             coverage = float(expected.mask[top:bottom, left:right].mean())
             template = np.ascontiguousarray(wanted[top:bottom, left:right])
-            if coverage < 0.3 or template.shape[0] < 4 or template.shape[1] < 4:
+            if coverage < _INTERIOR or template.shape[0] < 4 or template.shape[1] < 4:
                 continue
             contrast = float(template.std())
             weight = coverage * template.size
@@ -792,23 +807,25 @@ def _detail_change(
     )
 
 
-def _shape_iou(expected: _Expected, foreground: _Foreground) -> float:
-    """IoU of the warped silhouette with the foreground regions that touch it."""
-    touching = foreground.regions_touching(expected.mask)
-    return _iou(expected.mask, touching | (expected.mask & foreground.mask))
+def _shape_iou(expected: _Expected, foreground: _Foreground, limits: CheckThresholds) -> float:
+    """IoU of the warped silhouette with the foreground in a band around it.
+
+    Beyond the band, foreground is the extra-object rule's business (a horizon or a
+    table edge touching the product must not count as the product's shape).
+    """
+    return _iou(expected.mask, foreground.mask & _near_product(expected, limits))
+
+
+def _near_product(expected: _Expected, limits: CheckThresholds) -> np.ndarray:
+    """The product and a band around it (contact shadow, reflection, re-drawn rim)."""
+    height, width = expected.mask.shape
+    margin = max(3, round(limits.extra_object_band * max(height, width)))
+    return cv2.dilate(expected.mask.astype(np.uint8), _disc(margin)).astype(bool)
 
 
 def _iou(first: np.ndarray, second: np.ndarray) -> float:
     union = int(np.logical_or(first, second).sum())
     return int(np.logical_and(first, second).sum()) / union if union else 0.0
-
-
-def _fill_holes(region: np.ndarray) -> np.ndarray:
-    padded = np.pad(region.astype(np.uint8), 1)
-    flood = padded.copy()
-    cv2.floodFill(flood, None, (0, 0), 1)
-    holes = (flood == 0)[1:-1, 1:-1]
-    return region | holes
 
 
 # --- rules: the scene ------------------------------------------------------------------
@@ -819,17 +836,9 @@ class _Foreground:
     """Pixels that stand out from a smooth model of the backdrop, and their regions."""
 
     mask: np.ndarray  # bool HxW
-    labels: np.ndarray  # int32 HxW connected regions of mask
-    count: int
-    lightness_change: np.ndarray  # float32 HxW: L* of the shot minus the backdrop's
-    shot_rgb: np.ndarray  # float32 HxWx3 in 0..1, lightly blurred
     backdrop_rgb: np.ndarray  # float32 HxWx3 in 0..1, the fitted backdrop
-    edge_strength: np.ndarray  # float32 HxW: |grad L*| in L* per 1 % of the frame
-
-    def regions_touching(self, product: np.ndarray) -> np.ndarray:
-        touched = np.unique(self.labels[product & self.mask])
-        touched = touched[touched > 0]
-        return np.isin(self.labels, touched) if touched.size else np.zeros_like(self.mask)
+    contrast: np.ndarray  # float32 HxW: |L* - backdrop L*|
+    gradient: np.ndarray  # float32 HxW: |grad L*| per pixel, nearly unblurred
 
 
 def _foreground(
@@ -846,11 +855,21 @@ def _foreground(
     blurred = cv2.GaussianBlur(work.rgb, (0, 0), 2.0).astype(np.float32) / 255.0
     lab = cv2.cvtColor(blurred, cv2.COLOR_RGB2Lab)
     ys, xs = np.mgrid[0:height:6, 0:width:6]
-    sample_ok = np.ones(ys.shape, bool)
     if product is not None and product.any():
         margin = max(3, round(0.02 * max(height, width)))
         near_product = cv2.dilate(product.astype(np.uint8), _disc(margin)).astype(bool)
-        sample_ok &= ~near_product[ys, xs]
+        sample_ok = ~near_product[ys, xs]
+    else:
+        # Product unknown: a studio product may fill most of the frame, so the backdrop
+        # is sampled where it reliably shows, an outer ring (trimming drops the parts
+        # of the product that reach into it).
+        ring = 0.1
+        sample_ok = (
+            (xs < ring * width)
+            | (xs >= (1 - ring) * width)
+            | (ys < ring * height)
+            | (ys >= (1 - ring) * height)
+        )
     design = _surface_terms(xs / width, ys / height)
     values = lab[ys, xs]
     keep = sample_ok.ravel()
@@ -880,29 +899,18 @@ def _foreground(
     distance = np.linalg.norm(lab - model.astype(np.float32), axis=2)
     mask = distance > threshold
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _disc(1)).astype(bool)
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8))
     backdrop_rgb = cv2.cvtColor(model.astype(np.float32), cv2.COLOR_Lab2RGB)
-    gradient_x = cv2.Sobel(lab[:, :, 0], cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gradient_y = cv2.Sobel(lab[:, :, 0], cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    # Edges are measured on a barely blurred lightness, so a step stays a step.
+    sharp = cv2.GaussianBlur(work.rgb, (0, 0), 0.7).astype(np.float32) / 255.0
+    lightness = cv2.cvtColor(sharp, cv2.COLOR_RGB2Lab)[:, :, 0]
+    gradient_x = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gradient_y = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3) / 8.0
     return _Foreground(
         mask=mask,
-        labels=labels,
-        count=count,
-        lightness_change=lab[:, :, 0] - model[:, :, 0].astype(np.float32),
-        shot_rgb=blurred,
         backdrop_rgb=backdrop_rgb,
-        edge_strength=np.hypot(gradient_x, gradient_y) * (max(height, width) / 100.0),
+        contrast=np.abs(lab[:, :, 0] - model[:, :, 0].astype(np.float32)),
+        gradient=np.hypot(gradient_x, gradient_y),
     )
-
-
-def _chromaticity_distance(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Distance in rg chromaticity (linear light): blind to how bright, not to what hue."""
-
-    def chromaticity(rgb: np.ndarray) -> np.ndarray:
-        linear = _srgb_to_linear(np.clip(rgb, 0.0, 1.0))
-        return linear[..., :2] / np.maximum(linear.sum(axis=-1, keepdims=True), 1e-4)
-
-    return np.linalg.norm(chromaticity(first) - chromaticity(second), axis=-1)
 
 
 def _surface_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -917,19 +925,22 @@ def _extra_object_reasons(
     expect_person: bool,
 ) -> list[str]:
     """Foreground away from the product: a second object, a prop, a hand, a person."""
-    height, width = foreground.mask.shape
-    away = foreground.mask.copy()
-    if expected is not None and expected.mask.any():
-        margin = max(3, round(limits.extra_object_band * max(height, width)))
-        away &= ~cv2.dilate(expected.mask.astype(np.uint8), _disc(margin)).astype(bool)
+    near = _near_product(expected, limits) if expected is not None and expected.mask.any() else None
+    away = foreground.mask & ~near if near is not None else foreground.mask
     count, labels, stats, _ = cv2.connectedComponentsWithStats(away.astype(np.uint8))
+    # A horizon or table edge may be cut in two by the product: judge spans with it.
+    joined = away | near if near is not None else away
+    _, joined_labels, joined_stats, _ = cv2.connectedComponentsWithStats(joined.astype(np.uint8))
     # Specks (texture, noise) are not objects: only regions of some size count.
     minimum = limits.extra_object_min_region * away.size
     area = 0
     for label in range(1, count):
         if stats[label, cv2.CC_STAT_AREA] < minimum:
             continue
-        if _is_shadow(labels == label, foreground, limits):
+        region = labels == label
+        whole = joined_stats[joined_labels[region][0]]
+        span = (int(whole[cv2.CC_STAT_WIDTH]), int(whole[cv2.CC_STAT_HEIGHT]))
+        if _is_scenery(region, span, foreground, limits):
             continue
         area += int(stats[label, cv2.CC_STAT_AREA])
     share = area / away.size
@@ -945,16 +956,33 @@ def _extra_object_reasons(
     ]
 
 
-def _is_shadow(region: np.ndarray, foreground: _Foreground, limits: CheckThresholds) -> bool:
-    """A shadow darkens the backdrop without changing its hue, and has soft edges."""
-    if float(np.median(foreground.lightness_change[region])) >= 0:
-        return False
-    shift = _chromaticity_distance(foreground.shot_rgb[region], foreground.backdrop_rgb[region])
-    if float(np.median(shift)) > limits.shadow_max_hue_shift:
-        return False
-    rim = region & ~cv2.erode(region.astype(np.uint8), _disc(1)).astype(bool)
-    edges = foreground.edge_strength[rim] if rim.any() else foreground.edge_strength[region]
-    return float(np.percentile(edges, 90)) <= limits.shadow_max_edge
+def _is_scenery(
+    region: np.ndarray, span: tuple[int, int], foreground: _Foreground, limits: CheckThresholds
+) -> bool:
+    """Backdrop detail, not an object: out of focus, or spanning the frame.
+
+    A shadow, bokeh or an out-of-focus window changes over a wide edge; a horizon, a
+    table edge or a wall line runs across the frame. An object competing with the
+    product is in focus (its edge is a step a pixel or two wide) and compact.
+    """
+    height, width = region.shape
+    if span[0] >= limits.scenery_min_span * width or span[1] >= limits.scenery_min_span * height:
+        return True
+    return _edge_width(region, foreground) >= limits.scenery_min_edge_width
+
+
+def _edge_width(region: np.ndarray, foreground: _Foreground) -> float:
+    """How wide the region's edge is, as a percentage of the frame's long side.
+
+    Its contrast with the backdrop over the steepest lightness gradient on its rim:
+    a step is a pixel or two wide whatever its contrast; a blur spreads it.
+    """
+    as_bytes = region.astype(np.uint8)
+    rim = cv2.dilate(as_bytes, _disc(2)).astype(bool) & ~cv2.erode(as_bytes, _disc(2)).astype(bool)
+    contrast = float(np.median(foreground.contrast[region]))
+    steepest = float(np.percentile(foreground.gradient[rim], 90)) if rim.any() else 0.0
+    pixels = contrast / max(steepest, 1e-3)
+    return 100.0 * pixels / max(region.shape)
 
 
 # --- rules: faces ------------------------------------------------------------------------

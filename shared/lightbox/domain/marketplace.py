@@ -60,6 +60,9 @@ BACKDROP_DISTANCE = 12
 #: anything further than this from the backdrop. Closer pixels end at 253 or more once
 #: the backdrop is lifted to white, which the background rule accepts.
 CONTENT_DISTANCE = 7
+#: A backdrop whose border is at least this light in every channel is a white studio
+#: that `_lift_backdrop_to_white` may bring to exactly 255.
+NEAR_WHITE_BACKDROP = 230
 #: The halo rule looks at the product's outline in this many angular sectors.
 SECTORS = 16
 #: White-background framing keeps the product and its shadow this far (share of the
@@ -423,22 +426,27 @@ def fit_with_mask(
     the compliance checker can be handed the product's position in the delivered image.
     """
     rgb, alpha = _flatten_on_white(shot)
-    coverage = _product_mask_for_fit(rgb, preset, product_mask, alpha)
+    # A scene that is not on white (a kitchen, a beach) is never re-framed on white:
+    # padding it with white would only dress a lifestyle shot up as a white-background
+    # one. It is delivered as composed, and the checker reports its background.
+    on_white = preset.white_background and (alpha is not None or _backdrop_is_near_white(rgb))
+    framing = preset if on_white or not preset.white_background else _as_scene_preset(preset)
+    coverage = _product_mask_for_fit(rgb, framing, product_mask, alpha)
     mask = coverage > 127 if coverage is not None else None
     bbox = _bbox(mask) if mask is not None else None
-    if preset.white_background and bbox is None:
+    if on_white and bbox is None:
         raise InvalidInput("No product found on the shot: it is all backdrop.")
     content = None
-    if preset.white_background:
+    if on_white:
         content = _bbox(_estimate_product_on_backdrop(np.asarray(rgb), CONTENT_DISTANCE))
-    plan = _plan_fit(rgb.size, preset, bbox, content)
+    plan = _plan_fit(rgb.size, framing, bbox, content)
     if plan.scale > LANCZOS_CLEAN_UPSCALE + 1e-9:
         raise InvalidInput(
             f"The shot needs a {plan.scale:.2f}x upscale for preset {preset.id}; "
             "run the upscaler first.",
             needed=math.ceil(plan.scale * 100) / 100,
         )
-    if preset.white_background:
+    if on_white:
         rgb = _lift_backdrop_to_white(rgb, mask)
         fill_colour: tuple[int, int, int] = (255, 255, 255)
     else:
@@ -455,6 +463,15 @@ def fit_with_mask(
     fitted_mask = Image.new("L", plan.canvas, 0)
     fitted_mask.paste(mask_image, plan.offset)
     return fitted, fitted_mask
+
+
+def _backdrop_is_near_white(rgb: Image.Image) -> bool:
+    return min(_border_colour(np.asarray(rgb))) >= NEAR_WHITE_BACKDROP
+
+
+def _as_scene_preset(preset: Preset) -> Preset:
+    """The same canvas and limits, framed like a scene (cover, no white padding)."""
+    return preset.model_copy(update={"background": Background(rule="any")})
 
 
 def _flatten_on_white(image: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
@@ -539,7 +556,7 @@ def _lift_backdrop_to_white(rgb: Image.Image, product: np.ndarray | None) -> Ima
     """
     pixels = np.asarray(rgb)
     backdrop = np.array(_border_colour(pixels), dtype=np.float64)
-    if backdrop.min() < 230:
+    if backdrop.min() < NEAR_WHITE_BACKDROP:
         logger.info("backdrop %s is not near white; leaving it as it is", backdrop.tolist())
         return rgb
     levels = np.arange(256, dtype=np.float64)

@@ -13,6 +13,7 @@ import io
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -21,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from lightbox.adapters.s3 import work_prefix
 from lightbox.domain import planning
-from lightbox.domain.fidelity import check_shot_bytes
+from lightbox.domain.fidelity import CheckThresholds, check_shot_bytes
 from lightbox.errors import ModelError, NotFound
 from lightbox.models import (
     Job,
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
 
 #: Model outputs larger than this are refused rather than copied.
 MAX_OUTPUT_BYTES = 64 * 2**20
-#: A composed shot must be at least this big before upscaling.
-MIN_COMPOSED_LONG_SIDE = 512
 MODEL_INPUT_URL_SECONDS = 3600
 
 Outcome = Literal["succeeded", "failed", "stale"]
@@ -377,8 +376,9 @@ def check_shot(ctx: Context, state: ImageState) -> CheckResult:
         data,
         _cutouts.get(ctx, job.cutout_key),
         expect_person=scene.person,
-        min_long_side=MIN_COMPOSED_LONG_SIDE,
+        min_long_side=ctx.settings.min_shot_long_side,
         aspect_ratio=delivery.compose_aspect_ratio(ctx.models.compose),
+        thresholds=_thresholds_for(scene.props),
     )
     record = ShotCheckRecord(attempt=state.attempt, passed=result.passed,
                              reasons=result.reasons, measures=result.measures)
@@ -395,6 +395,15 @@ def check_shot(ctx: Context, state: ImageState) -> CheckResult:
         attempt=state.attempt, passed=result.passed, reasons=result.reasons,
         can_retry=state.attempt < planning.MAX_ATTEMPTS, upscale=scale,
     )
+
+
+@lru_cache(maxsize=16)
+def _thresholds_for(props_share: float) -> CheckThresholds:
+    """The configured thresholds, allowing the props a scene itself asks for."""
+    base = CheckThresholds.load()
+    if props_share <= base.max_extra_object_share:
+        return base
+    return base.model_copy(update={"max_extra_object_share": props_share})
 
 
 # --- Regenerate and Upscale ---------------------------------------------------------------

@@ -58,13 +58,26 @@ _SIGMA_COLOUR = 10.0
 _SIGMA_BOUNDARY = 1.0
 _SIGMA_SPATIAL = 0.25
 _SMOOTHNESS_FLOOR = 0.1
+# Share of the standing-out area allowed above the top of the 0..1 scale.
+_ROBUST_SHARE_CUES = 0.1
+_ROBUST_SHARE_PRIOR = 0.1
 # Frame dissimilarity: distance to the k-th nearest frame sample, in a feature space
 # of colour, local colour spread and texture.
 _FRAME_NEIGHBOUR = 2
+# A border superpixel is a trusted background sample when its `_FRAME_COMPANY`-th
+# nearest border neighbour is within `_FRAME_OUTLIER_RATIO` times the typical such
+# distance, or when one within `_FRAME_ALIKE` typical nearest-neighbour gaps meets
+# another side of the frame.
+_FRAME_COMPANY = 5
 _FRAME_OUTLIER_RATIO = 4.0
+_FRAME_ALIKE = 1.5
+_FRAME_OTHER_SIDE = True
 _TEXTURE_SIGMA = 5.0
-# GrabCut seeds, on the combined prior normalised to 0..1.
+# GrabCut seeds, on the combined prior normalised to 0..1. The probable-product
+# threshold is raised step by step while the cutout still spans the frame.
 _PRIOR_PROBABLE = 0.45
+_PRIOR_PROBABLE_STRICTER = (0.55, 0.65)
+_SPAN_CONTACT = 0.03
 _PRIOR_SURE = 0.87
 _PRIOR_SURE_BACKGROUND = 0.1
 _FRAME_SEED_WIDTH = 0.02
@@ -73,6 +86,17 @@ _GRABCUT_ITERATIONS = 5
 _MIN_PART_OF_IMAGE = 0.002
 _MIN_PART_OF_MAIN = 0.25
 _MAX_FILLED_HOLE = 0.02
+# Letterbox bars: at most this share of the side each, and the photo must start
+# with a line that differs from the bar along this share of its length.
+_MAX_BAR_SHARE = 0.35
+_BAR_EDGE_SHARE = 0.85
+# Matting: the guided filter's window radius in analysis pixels, its regulariser,
+# and how much the filtered edge is steepened (1 keeps the filter's own falloff).
+_MATTING_RADIUS = 2.0
+_MATTING_EPS = 1e-3
+_EDGE_CONTRAST = 2.0
+# Alpha from which a pixel counts as solid product (and below 1 - this, as backdrop).
+_SOLID = 0.98
 # Alpha is "meaningful" when this share of pixels is clearly transparent and clearly
 # opaque.
 _MEANINGFUL_SHARE = 0.01
@@ -148,11 +172,22 @@ def _find_product(small: np.ndarray) -> np.ndarray | None:
     saliency = _boundary_connectivity_saliency(regions)
     frame_samples = _trusted_frame_regions(regions)
     dissimilarity = _frame_dissimilarity(regions, frame_samples)
-    prior = _normalise(saliency * np.sqrt(dissimilarity))
+    prior = _robust_unit(saliency * np.sqrt(dissimilarity), regions.size, _ROBUST_SHARE_PRIOR)
     if not np.isfinite(prior).all() or np.ptp(prior) < 1e-6:
         return None
-    mask = _grabcut(small, prior[regions.labels], frame_samples[regions.labels])
-    mask = _keep_main_objects(mask, prior[regions.labels])
+    pixel_prior = prior[regions.labels]
+    trusted_frame = frame_samples[regions.labels]
+    first = None
+    for threshold in (_PRIOR_PROBABLE, *_PRIOR_PROBABLE_STRICTER):
+        mask = _grabcut(small, pixel_prior, trusted_frame, threshold)
+        mask = _keep_main_objects(mask, pixel_prior)
+        if first is None:
+            first = mask
+        if not _spans_frame(mask, trusted_frame):
+            break
+    else:
+        # Every threshold spans the frame: the product itself does (a long shelf).
+        mask = first
     if not mask.any():
         return None
     return _fill_small_holes(mask)
@@ -170,6 +205,7 @@ class _Regions:
     texture: np.ndarray  # (n, k) local colour spread and LBP histogram
     neighbours: tuple[np.ndarray, np.ndarray]  # adjacent pairs (i < j)
     on_frame: np.ndarray  # indices of superpixels that touch the image border
+    frame_sides: np.ndarray  # (n,) bit mask of the frame sides it meets (1 t, 2 b, 4 l, 8 r)
 
     @classmethod
     def of(cls, small: np.ndarray) -> _Regions:
@@ -188,6 +224,7 @@ class _Regions:
         height, width = labels.shape
         ys, xs = np.indices(labels.shape)
         centre = mean_of(np.dstack([ys / height, xs / width]))
+        border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
         return cls(
             labels=labels,
             count=count,
@@ -196,10 +233,16 @@ class _Regions:
             centre=centre,
             texture=mean_of(_local_texture(small, lab)),
             neighbours=_adjacent_pairs(labels, count),
-            on_frame=np.unique(
-                np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-            ),
+            on_frame=np.unique(border),
+            frame_sides=_frame_sides(labels, count),
         )
+
+
+def _frame_sides(labels: np.ndarray, count: int) -> np.ndarray:
+    sides = np.zeros(count, np.int64)
+    for bit, line in ((1, labels[0]), (2, labels[-1]), (4, labels[:, 0]), (8, labels[:, -1])):
+        sides[np.unique(line)] |= bit
+    return sides
 
 
 def _local_texture(small: np.ndarray, lab: np.ndarray) -> np.ndarray:
@@ -212,7 +255,10 @@ def _local_texture(small: np.ndarray, lab: np.ndarray) -> np.ndarray:
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     codes = local_binary_pattern(grey, 8, 1, "uniform").astype(np.int64)
     histogram = np.dstack(
-        [cv2.GaussianBlur((codes == k).astype(np.float32), (0, 0), _TEXTURE_SIGMA) for k in range(10)]
+        [
+            cv2.GaussianBlur((codes == k).astype(np.float32), (0, 0), _TEXTURE_SIGMA)
+            for k in range(10)
+        ]
     )
     return np.dstack([spread, histogram])
 
@@ -256,23 +302,31 @@ def _boundary_connectivity_saliency(regions: _Regions) -> np.ndarray:
     ).tocsr()
     laplacian = diags(np.asarray(weights.sum(1)).ravel()) - weights
     system = (diags(background + contrast + 1e-9) + laplacian).tocsc()
-    return _normalise(spsolve(system, contrast))
+    return _robust_unit(spsolve(system, contrast), regions.size, _ROBUST_SHARE_CUES)
 
 
 def _trusted_frame_regions(regions: _Regions) -> np.ndarray:
-    """Boolean per superpixel: on the border and looking like the rest of the border.
+    """Boolean per superpixel: on the border, and background-like by its company there.
 
-    A product that enters the frame (an arm, a car's bumper) looks unlike the other
-    border regions, so it is not trusted as a background sample.
+    A product that enters the frame (an arm, a handle cut by the edge) crosses the
+    border in one short stretch that looks like no other part of it, so it is not
+    trusted as a background sample. A border superpixel is trusted when it looks
+    like the border at large (its few nearest border neighbours are close), or
+    when something like it also meets another side of the frame: a treeline seen
+    at both the left and the right edge is background even if it is a minority.
     """
-    features = _frame_features(regions)
-    frame = features[regions.on_frame]
-    gaps = np.linalg.norm(frame[:, None] - frame[None], axis=2)
-    gaps.sort(1)
-    kth = gaps[:, min(5, len(frame) - 1)]
-    trusted = kth <= max(np.median(kth) * _FRAME_OUTLIER_RATIO, 1e-9)
+    features = _frame_features(regions)[regions.on_frame]
+    sides = regions.frame_sides[regions.on_frame]
+    gaps = np.linalg.norm(features[:, None] - features[None], axis=2)
+    ranked = np.sort(gaps, 1)
+    kth = ranked[:, min(_FRAME_COMPANY, len(features) - 1)]
+    common = kth <= max(np.median(kth) * _FRAME_OUTLIER_RATIO, 1e-9)
+    nearest = ranked[:, 1] if len(features) > 1 else np.zeros(len(features))
+    alike = gaps <= _FRAME_ALIKE * max(float(np.median(nearest)), 1e-9)
+    # sides: bit mask per superpixel (1 top, 2 bottom, 4 left, 8 right)
+    other_side = (alike & ((sides[:, None] & sides[None]) == 0)).any(1)
     result = np.zeros(regions.count, bool)
-    result[regions.on_frame[trusted]] = True
+    result[regions.on_frame[common | (other_side & _FRAME_OTHER_SIDE)]] = True
     return result
 
 
@@ -288,13 +342,16 @@ def _frame_dissimilarity(regions: _Regions, trusted: np.ndarray) -> np.ndarray:
     samples = features[trusted] if trusted.any() else features[regions.on_frame]
     distance = np.linalg.norm(features[:, None] - samples[None], axis=2)
     distance.sort(1)
-    return _normalise(distance[:, min(_FRAME_NEIGHBOUR, distance.shape[1] - 1)])
+    kth = distance[:, min(_FRAME_NEIGHBOUR, distance.shape[1] - 1)]
+    return _robust_unit(kth, regions.size, _ROBUST_SHARE_CUES)
 
 
-def _grabcut(small: np.ndarray, prior: np.ndarray, trusted_frame: np.ndarray) -> np.ndarray:
+def _grabcut(
+    small: np.ndarray, prior: np.ndarray, trusted_frame: np.ndarray, probable: float
+) -> np.ndarray:
     """Binary product mask from GrabCut seeded by the prior (per pixel, 0..1)."""
     seeds = np.full(prior.shape, cv2.GC_PR_BGD, np.uint8)
-    seeds[prior > _PRIOR_PROBABLE] = cv2.GC_PR_FGD
+    seeds[prior > probable] = cv2.GC_PR_FGD
     sure = cv2.erode((prior > _PRIOR_SURE).astype(np.uint8), np.ones((5, 5), np.uint8))
     seeds[sure > 0] = cv2.GC_FGD
     seeds[prior < _PRIOR_SURE_BACKGROUND] = cv2.GC_BGD
@@ -318,9 +375,31 @@ def _grabcut(small: np.ndarray, prior: np.ndarray, trusted_frame: np.ndarray) ->
     return np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
 
 
+def _spans_frame(mask: np.ndarray, trusted_frame: np.ndarray) -> bool:
+    """Whether the mask runs into background-like frame on two opposite sides.
+
+    A treeline, a horizon or a table edge crosses the whole photo; a product seldom
+    does. Contact with frame that does not look like background (an arm holding the
+    product) does not count.
+    """
+    height, width = mask.shape
+    w = max(2, round(_FRAME_SEED_WIDTH * min(height, width)))
+    inside = slice(w, w + 3)
+    touches = {}
+    for side, strip, trust, length in (
+        ("left", mask[:, inside], trusted_frame[:, :w].any(1), height),
+        ("right", mask[:, -w - 3 : -w], trusted_frame[:, -w:].any(1), height),
+        ("top", mask[inside, :], trusted_frame[:w, :].any(0), width),
+        ("bottom", mask[-w - 3 : -w, :], trusted_frame[-w:, :].any(0), width),
+    ):
+        along = strip.any(1) if side in ("left", "right") else strip.any(0)
+        touches[side] = np.count_nonzero(along & trust) > _SPAN_CONTACT * length
+    return (touches["left"] and touches["right"]) or (touches["top"] and touches["bottom"])
+
+
 def _frame_band(shape: tuple[int, ...], fraction: float) -> np.ndarray:
     height, width = shape[:2]
-    w = max(2, int(round(fraction * min(height, width))))
+    w = max(2, round(fraction * min(height, width)))
     band = np.zeros((height, width), bool)
     band[:w], band[-w:], band[:, :w], band[:, -w:] = True, True, True, True
     return band
@@ -339,9 +418,7 @@ def _keep_main_objects(mask: np.ndarray, prior: np.ndarray) -> np.ndarray:
     areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
     weight = np.bincount(labels.ravel(), prior.ravel(), count)[1:]
     main = int(np.argmax(weight))
-    keep = (areas >= _MIN_PART_OF_MAIN * areas[main]) & (
-        areas >= _MIN_PART_OF_IMAGE * mask.size
-    )
+    keep = (areas >= _MIN_PART_OF_MAIN * areas[main]) & (areas >= _MIN_PART_OF_IMAGE * mask.size)
     keep[main] = True
     return np.isin(labels, np.flatnonzero(keep) + 1)
 
@@ -379,10 +456,10 @@ def _matte(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
     gh, gw = guide_rgb.shape[:2]
     coarse = cv2.resize(mask.astype(np.float32), (gw, gh), interpolation=cv2.INTER_LINEAR)
     scale = max(gh, gw) / float(max(mask.shape))
-    radius = max(2, int(round(2.0 * scale)))
+    radius = max(2, round(_MATTING_RADIUS * scale))
     guide = guide_rgb.astype(np.float32) / 255.0
-    refined = _guided_filter(guide, coarse, radius, 1e-3)
-    alpha = np.clip((refined - 0.5) * 2.0 + 0.5, 0.0, 1.0)
+    refined = _guided_filter(guide, coarse, radius, _MATTING_EPS)
+    alpha = np.clip((refined - 0.5) * _EDGE_CONTRAST + 0.5, 0.0, 1.0)
     band = _edge_band(coarse, radius)
     alpha = np.where(band, alpha, (coarse >= 0.5).astype(np.float32))
     if (gh, gw) != (height, width):
@@ -420,13 +497,15 @@ def _guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: floa
 
 
 def _decontaminate_edge(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Replace the colour of half-transparent edge pixels with nearby product colour.
+    """Give half-transparent edge pixels the product's colour, without the background's.
 
-    An edge pixel's colour is a mix of product and background; shown over white,
-    the background part is a dark or coloured halo. The product colour is estimated
-    by a normalised blur of the surely-opaque pixels around it.
+    An edge pixel's colour is a mix, I = a*F + (1 - a)*B; shown over white as is, the
+    background part B is a dark or coloured halo. B and a first guess of F come from
+    normalised blurs of the surely-transparent and surely-opaque pixels nearby; the
+    compositing equation then gives F where a is large enough to trust it, the
+    nearby product colour where it is not.
     """
-    soft = (alpha > 0.0) & (alpha < 0.98)
+    soft = (alpha > 0.0) & (alpha < _SOLID)
     if not soft.any():
         return rgb
     ys, xs = np.nonzero(soft)
@@ -434,19 +513,27 @@ def _decontaminate_edge(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, rgb.shape[0])
     x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, rgb.shape[1])
     window = rgb[y0:y1, x0:x1].astype(np.float32)
-    solid = (alpha[y0:y1, x0:x1] >= 0.98).astype(np.float32)
+    a = alpha[y0:y1, x0:x1]
     sigma = max(2.0, max(rgb.shape[:2]) / 400.0)
-    weight = cv2.GaussianBlur(solid, (0, 0), sigma)
-    estimate = cv2.GaussianBlur(window * solid[..., None], (0, 0), sigma)
-    estimate /= np.maximum(weight, 1e-6)[..., None]
-    local_soft = soft[y0:y1, x0:x1] & (weight > 1e-3)
+    product, product_weight = _nearby_colour(window, a >= _SOLID, sigma)
+    backdrop, _ = _nearby_colour(window, a <= 1.0 - _SOLID, sigma)
+    a3 = a[..., None]
+    unmixed = np.clip((window - (1.0 - a3) * backdrop) / np.maximum(a3, 0.05), 0, 255)
+    trust = a3**2
+    colour = trust * unmixed + (1.0 - trust) * product
+    local_soft = soft[y0:y1, x0:x1] & (product_weight > 1e-3)
     out = rgb.copy()
-    patch = out[y0:y1, x0:x1]
-    a = alpha[y0:y1, x0:x1][..., None]
-    # Keep some of the pixel's own colour where it is mostly product.
-    mixed = a * window + (1 - a) * estimate
-    patch[local_soft] = np.clip(mixed[local_soft], 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1][local_soft] = np.clip(colour[local_soft], 0, 255).astype(np.uint8)
     return out
+
+
+def _nearby_colour(
+    window: np.ndarray, known: np.ndarray, sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised Gaussian blur of the known pixels' colour, and its weight."""
+    weight = cv2.GaussianBlur(known.astype(np.float32), (0, 0), sigma)
+    total = cv2.GaussianBlur(window * known[..., None], (0, 0), sigma)
+    return total / np.maximum(weight, 1e-6)[..., None], weight
 
 
 # --- small helpers -----------------------------------------------------------------
@@ -455,10 +542,10 @@ def _decontaminate_edge(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def _letterbox(rgb: np.ndarray, tolerance: int = 10) -> _Frame:
     """Uniform bars at the photo's edges (screenshots, letterboxed exports).
 
-    A bar only counts when the line after it is mostly different from the bar: a
-    white studio background is uniform too near the edge, but its first non-uniform
-    line is still mostly white, and cropping it would make the product touch the
-    frame.
+    A bar only counts when the line after it differs from the bar almost all along:
+    a white studio background is uniform too near the edge, but its first
+    non-uniform line is still mostly white where the product does not reach, and
+    cropping it would make the product touch the frame.
     """
     pixels = rgb.astype(np.int16)
 
@@ -471,10 +558,10 @@ def _letterbox(rgb: np.ndarray, tolerance: int = 10) -> _Frame:
                 count += 1
             else:
                 break
-        if count == 0 or count >= len(lines) - MIN_SIDE:
+        if count == 0 or count > _MAX_BAR_SHARE * len(lines):
             return 0
         after = np.abs(lines[count] - colour).max(1)
-        return count if (after > 3 * tolerance).mean() >= 0.5 else 0
+        return count if (after > 3 * tolerance).mean() >= _BAR_EDGE_SHARE else 0
 
     columns = pixels.transpose(1, 0, 2)
     return _Frame(bar(pixels), bar(pixels[::-1]), bar(columns), bar(columns[::-1]))
@@ -485,7 +572,7 @@ def _resize_long_side(rgb: np.ndarray, side: int, interpolation: int) -> np.ndar
     scale = side / float(max(height, width))
     if scale >= 1.0:
         return rgb
-    size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(rgb, size, interpolation=interpolation)
 
 
@@ -495,3 +582,24 @@ def _normalise(values: np.ndarray) -> np.ndarray:
     if span < 1e-12:
         return np.zeros_like(values)
     return (values - values.min()) / span
+
+
+def _robust_unit(values: np.ndarray, area: np.ndarray, share: float) -> np.ndarray:
+    """Scale per-superpixel values to 0..1 so that one tiny outlier does not set the top.
+
+    A glint or a painted fingernail can score far above the rest of the product;
+    scaled by the plain maximum, the product itself would then fall below the
+    thresholds. The top is instead the value that all but the highest
+    `_ROBUST_TOP_SHARE` of the standing-out area (above half the maximum) reach.
+    """
+    values = _normalise(values)
+    if share <= 0:
+        return values
+    standing_out = values > 0.5
+    if not standing_out.any():
+        return values
+    order = np.argsort(values[standing_out])
+    ranked = values[standing_out][order]
+    cumulative = np.cumsum(area[standing_out][order])
+    top = ranked[np.searchsorted(cumulative, (1 - share) * cumulative[-1])]
+    return np.clip(values / max(top, 1e-9), 0.0, 1.0)
