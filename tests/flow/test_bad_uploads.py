@@ -37,7 +37,7 @@ def _truncated_jpeg() -> bytes:
 BAD_UPLOADS = {
     "not an image": (b"%PDF-1.7 this is a document, not a photo" * 10, "image/png", "not"),
     "empty": (b"", "image/png", "empty"),
-    "truncated": (_truncated_jpeg(), "image/jpeg", "truncated"),
+    "truncated": (_truncated_jpeg(), "image/jpeg", "damaged"),
     "decompression bomb": (_png_declaring(40_000, 40_000), "image/png", "megapixels"),
 }
 

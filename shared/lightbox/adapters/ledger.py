@@ -423,7 +423,7 @@ class CreditLedger:
             detail = {"pack_id": purchase.pack_id, "event_id": event_id,
                       "payment_id": purchase.payment_id}
             items = [
-                self._put_any(self._entry_item(
+                self._put_new(self._entry_item(
                     purchase.user_id, EntryKind.PURCHASE, purchase.session_id,
                     amount=purchase.credits, detail=detail)),
                 self._event_put(event_id, event_type, "applied",
@@ -627,9 +627,6 @@ class CreditLedger:
         if condition:
             update["ConditionExpression"] = condition
         return {"Update": update}
-
-    def _put_any(self, item):
-        return {"Put": {"TableName": self.table, "Item": serialize(item)}}
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
         return {

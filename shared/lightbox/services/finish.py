@@ -247,7 +247,7 @@ def fan_out(ctx: Context, state: ImageState) -> FanOutResult:
         ctx.budget.give_back(len(admitted) - created)
     remaining = len(waiting) - created
     wait = 0 if grant.granted == len(turn) else max(1, round(grant.retry_after))
-    logger.info("fan-out turn", extra={"job_id": job.job_id, "created": created,
+    logger.info("fan-out turn", extra={"job_id": job.job_id, "shots_started": created,
                                        "remaining": remaining})
     return FanOutResult(job_id=job.job_id, created=created, remaining=remaining,
                         wait_seconds=wait)

@@ -53,14 +53,15 @@ MIN_SIDE = 24
 
 # Superpixels and the robust-background saliency (Zhu et al., CVPR 2014). The sigmas
 # are the paper's, for CIE Lab in its natural range (L in 0..100).
-_SUPERPIXELS = 300
+_SUPERPIXEL_SCALES = (300,)
 _SIGMA_COLOUR = 10.0
 _SIGMA_BOUNDARY = 1.0
 _SIGMA_SPATIAL = 0.25
 _SMOOTHNESS_FLOOR = 0.1
+_GEO_TEXTURE = 0.0
 # Share of the standing-out area allowed above the top of the 0..1 scale.
 _ROBUST_SHARE_CUES = 0.1
-_ROBUST_SHARE_PRIOR = 0.1
+_ROBUST_SHARE_PRIOR = 0.0
 # Frame dissimilarity: distance to the k-th nearest frame sample, in a feature space
 # of colour, local colour spread and texture.
 _FRAME_NEIGHBOUR = 2
@@ -82,9 +83,11 @@ _PRIOR_SURE = 0.87
 _PRIOR_SURE_BACKGROUND = 0.1
 _FRAME_SEED_WIDTH = 0.02
 _GRABCUT_ITERATIONS = 5
+_TWO_STAGE = 0.0
+_TWO_STAGE_ITER = 1
 # Clean-up, as fractions of the analysed image or of the main object.
 _MIN_PART_OF_IMAGE = 0.002
-_MIN_PART_OF_MAIN = 0.25
+_MIN_PART_OF_MAIN = 0.5
 _MAX_FILLED_HOLE = 0.02
 # Letterbox bars: at most this share of the side each, and the photo must start
 # with a line that differs from the bar along this share of its length.
@@ -166,17 +169,9 @@ def _product_alpha(rgb: np.ndarray) -> np.ndarray:
 
 def _find_product(small: np.ndarray) -> np.ndarray | None:
     """Binary mask of the product at the analysis size, or None when nothing stands out."""
-    regions = _Regions.of(small)
-    if regions.count < 2:
+    pixel_prior, trusted_frame = _object_prior(small)
+    if pixel_prior is None:
         return None
-    saliency = _boundary_connectivity_saliency(regions)
-    frame_samples = _trusted_frame_regions(regions)
-    dissimilarity = _frame_dissimilarity(regions, frame_samples)
-    prior = _robust_unit(saliency * np.sqrt(dissimilarity), regions.size, _ROBUST_SHARE_PRIOR)
-    if not np.isfinite(prior).all() or np.ptp(prior) < 1e-6:
-        return None
-    pixel_prior = prior[regions.labels]
-    trusted_frame = frame_samples[regions.labels]
     first = None
     for threshold in (_PRIOR_PROBABLE, *_PRIOR_PROBABLE_STRICTER):
         mask = _grabcut(small, pixel_prior, trusted_frame, threshold)
@@ -191,6 +186,33 @@ def _find_product(small: np.ndarray) -> np.ndarray | None:
     if not mask.any():
         return None
     return _fill_small_holes(mask)
+
+
+def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """Per-pixel product prior (0..1) and the trusted background frame (bool).
+
+    The cues are computed on superpixels at a few granularities and averaged per
+    pixel, so that no single superpixel boundary decides what is product.
+    """
+    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    texture = _local_texture(small, lab)
+    priors, frames = [], []
+    for segments in _SUPERPIXEL_SCALES:
+        regions = _Regions.of(small, lab, texture, segments)
+        if regions.count < 2:
+            continue
+        saliency = _boundary_connectivity_saliency(regions)
+        frame_samples = _trusted_frame_regions(regions)
+        dissimilarity = _frame_dissimilarity(regions, frame_samples)
+        prior = _robust_unit(saliency * np.sqrt(dissimilarity), regions.size, _ROBUST_SHARE_PRIOR)
+        priors.append(prior[regions.labels])
+        frames.append(frame_samples[regions.labels])
+    if not priors:
+        return None, np.zeros(small.shape[:2], bool)
+    pixel_prior = _normalise(np.mean(priors, axis=0))
+    if not np.isfinite(pixel_prior).all() or np.ptp(pixel_prior) < 1e-6:
+        return None, np.zeros(small.shape[:2], bool)
+    return pixel_prior, np.mean(frames, axis=0) >= 0.5
 
 
 @dataclass(frozen=True)
@@ -208,9 +230,8 @@ class _Regions:
     frame_sides: np.ndarray  # (n,) bit mask of the frame sides it meets (1 t, 2 b, 4 l, 8 r)
 
     @classmethod
-    def of(cls, small: np.ndarray) -> _Regions:
-        lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-        labels = slic(small, n_segments=_SUPERPIXELS, compactness=10, start_label=0)
+    def of(cls, small: np.ndarray, lab: np.ndarray, texture: np.ndarray, segments: int) -> _Regions:
+        labels = slic(small, n_segments=segments, compactness=10, start_label=0)
         labels = labels.astype(np.int64)
         count = int(labels.max()) + 1
         flat = labels.ravel()
@@ -231,7 +252,7 @@ class _Regions:
             size=size,
             colour=mean_of(lab),
             centre=centre,
-            texture=mean_of(_local_texture(small, lab)),
+            texture=mean_of(texture),
             neighbours=_adjacent_pairs(labels, count),
             on_frame=np.unique(border),
             frame_sides=_frame_sides(labels, count),
@@ -282,10 +303,16 @@ def _boundary_connectivity_saliency(regions: _Regions) -> np.ndarray:
     n = regions.count
     i, j = regions.neighbours
     step = np.linalg.norm(regions.colour[i] - regions.colour[j], axis=1)
-    graph = coo_matrix((step + 1e-6, (i, j)), shape=(n, n)).tocsr()
+    if _GEO_TEXTURE:
+        features = _frame_features(regions)
+        geo_step = np.linalg.norm(features[i] - features[j], axis=1)
+        geo_sigma = _GEO_TEXTURE
+    else:
+        geo_step, geo_sigma = step, _SIGMA_COLOUR
+    graph = coo_matrix((geo_step + 1e-6, (i, j)), shape=(n, n)).tocsr()
     geodesic = shortest_path(graph, method="D", directed=False)
     geodesic[~np.isfinite(geodesic)] = 1e6
-    similar = np.exp(-(geodesic**2) / (2 * _SIGMA_COLOUR**2))
+    similar = np.exp(-(geodesic**2) / (2 * geo_sigma**2))
     on_frame = np.zeros(n)
     on_frame[regions.on_frame] = 1.0
     connectivity = (similar @ on_frame) / np.sqrt(similar.sum(1))
@@ -362,9 +389,19 @@ def _grabcut(
         return np.ones(prior.shape, bool)
     background_model = np.zeros((1, 65), np.float64)
     foreground_model = np.zeros((1, 65), np.float64)
+    bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
     cv2.setRNGSeed(0)  # GrabCut's k-means initialisation: same photo, same cutout
+    if _TWO_STAGE and _TWO_STAGE > probable:
+        core = seeds.copy()
+        core[(core == cv2.GC_PR_FGD) & (prior <= _TWO_STAGE)] = cv2.GC_PR_BGD
+        if np.isin(core, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
+            cv2.grabCut(bgr, core, None, background_model, foreground_model,
+                        _GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+            cv2.grabCut(bgr, seeds, None, background_model, foreground_model,
+                        _TWO_STAGE_ITER, cv2.GC_EVAL_FREEZE_MODEL)
+            return np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
     cv2.grabCut(
-        cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
+        bgr,
         seeds,
         None,
         background_model,
@@ -408,9 +445,10 @@ def _frame_band(shape: tuple[int, ...], fraction: float) -> np.ndarray:
 def _keep_main_objects(mask: np.ndarray, prior: np.ndarray) -> np.ndarray:
     """Keep the most salient connected part and the parts nearly as important.
 
-    A bystander or a bright patch of background survives GrabCut as a separate
-    blob; a second product of the same photo (a pair of shoes) is as large as the
-    first and stays.
+    Importance is the prior summed over the part: size and salience together. A
+    bystander or a patch of background survives GrabCut as a separate, less
+    important blob; a second product of the same photo (a pair of shoes) weighs
+    about as much as the first and stays.
     """
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
     if count <= 1:
@@ -418,7 +456,7 @@ def _keep_main_objects(mask: np.ndarray, prior: np.ndarray) -> np.ndarray:
     areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
     weight = np.bincount(labels.ravel(), prior.ravel(), count)[1:]
     main = int(np.argmax(weight))
-    keep = (areas >= _MIN_PART_OF_MAIN * areas[main]) & (areas >= _MIN_PART_OF_IMAGE * mask.size)
+    keep = (weight >= _MIN_PART_OF_MAIN * weight[main]) & (areas >= _MIN_PART_OF_IMAGE * mask.size)
     keep[main] = True
     return np.isin(labels, np.flatnonzero(keep) + 1)
 
