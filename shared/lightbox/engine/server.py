@@ -246,14 +246,19 @@ class Engine:
         return record
 
     def wait_for(self, predicate: Any, timeout: float = 30.0) -> bool:
-        """Block until predicate(engine) holds (tests); woken by every completion."""
+        """Block until predicate(engine) holds (tests); woken by every completion.
+
+        The predicate runs outside the engine's lock: it may read the engine (or
+        anything else) without holding up predictions. A change that lands between
+        the check and the wait is seen at the next check, at most half a second on.
+        """
         deadline = time.monotonic() + timeout
-        with self._lock:
-            while not predicate(self):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(remaining)
+        while not predicate(self):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._lock:
+                self._changed.wait(min(remaining, 0.5))
         return True
 
     # --- running predictions ----------------------------------------------------------------
