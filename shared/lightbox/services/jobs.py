@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import datetime
 
 from pydantic import BaseModel
 
+from lightbox.adapters.s3 import work_prefix
 from lightbox.errors import NotFound
 from lightbox.models import Job, JobStatus, Shot, ShotStatus
+from lightbox.observability import logger
 from lightbox.services.context import Context
 
 #: What the page shows for each internal shot status.
@@ -31,7 +35,10 @@ class ShotView(BaseModel):
     attempt: int
     reason: str | None = None
     check_reasons: list[str] = []
+    #: Presigned GETs to show each preset's image, by preset.
     outputs: dict[str, str] = {}
+    #: The same images as attachments (a browser saves them instead of showing them).
+    downloads: dict[str, str] = {}
     compliance: dict[str, bool] = {}
 
 
@@ -112,6 +119,8 @@ def _shot_view(ctx: Context, shot: Shot, expiry: int) -> ShotView:
         reason=shot.reason,
         check_reasons=last_check.reasons if last_check else [],
         outputs={p: ctx.objects.presigned_get(k, expiry) for p, k in shot.outputs.items()},
+        downloads={p: ctx.objects.presigned_get(k, expiry, filename=_shot_filename(shot, p, k))
+                   for p, k in shot.outputs.items()},
         compliance={p: bool(r.get("passed")) for p, r in shot.compliance.items()},
     )
 
@@ -125,3 +134,42 @@ def list_jobs(
                    delivered=len(j.delivered), created_at=j.created_at)
         for j in jobs
     ], next_cursor
+
+
+def _shot_filename(shot: Shot, preset: str, key: str) -> str:
+    """A name that sorts in shot order and says what the image is (keys end in .png/.jpg)."""
+    extension = key.rsplit(".", 1)[-1]
+    return f"{shot.shot_id}-{shot.scene_id}-v{shot.variant}-{preset}.{extension}"
+
+
+class ShotsZip(BaseModel):
+    url: str
+    files: int
+    expires_in: int
+
+
+def zip_shots(ctx: Context, user_id: str, job_id: str) -> ShotsZip:
+    """Every delivered image of a job in one zip, made in S3 and handed out as a presigned
+    GET (an API response could not carry it: Lambda answers at most 6 MB).
+
+    The zip is named after the number of shots it holds, so a finished job's zip is made
+    once and a running job's is made again when more shots have arrived.
+    """
+    job = owned_job(ctx, user_id, job_id)
+    images = [(_shot_filename(shot, preset, key), key)
+              for shot in ctx.store.get_shots(job_id) if shot.status == ShotStatus.DELIVERED
+              for preset, key in sorted(shot.outputs.items())]
+    if not images:
+        raise NotFound("This job has no finished shots yet.")
+    key = f"{work_prefix(job.user_id, job_id)}/shots-{len(images)}.zip"
+    if ctx.objects.head(key) is None:
+        buffer = io.BytesIO()
+        # Stored, not deflated: the images are compressed already.
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, image_key in images:
+                archive.writestr(name, ctx.objects.get(image_key))
+        ctx.objects.put(key, buffer.getvalue(), "application/zip")
+        logger.info("shots zipped", extra={"job_id": job_id, "files": len(images)})
+    expiry = ctx.settings.download_url_expiry_seconds
+    return ShotsZip(url=ctx.objects.presigned_get(key, expiry, filename=f"lightbox-{job_id}.zip"),
+                    files=len(images), expires_in=expiry)

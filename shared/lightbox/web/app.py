@@ -11,15 +11,17 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel
 
-from lightbox.catalog import Scene
 from lightbox.adapters.ledger import Account, LedgerEntry
+from lightbox.catalog import Scene
+from lightbox.config import get_settings
 from lightbox.services import checkout as checkout_service
 from lightbox.services import intake, jobs
 from lightbox.services.checkout import CheckoutAnswer, CheckoutRequest
-from lightbox.services.payments import Pack, load_packs
 from lightbox.services.context import Context, get_context
+from lightbox.services.payments import Pack, load_packs
 from lightbox.web.auth import User, current_user
 from lightbox.web.errors import install_error_handlers
+from lightbox.web.pages import install_pages
 
 ERROR_RESPONSES = {
     401: {"description": "Not signed in"},
@@ -34,6 +36,8 @@ class SceneView(BaseModel):
     kind: str
     person: bool
     price: int
+    #: A small picture of the scene's backdrop (SVG), for choosing.
+    thumbnail_url: str
 
 
 class LedgerPage(BaseModel):
@@ -94,6 +98,12 @@ def create_app(context: Context | None = None) -> FastAPI:
     def read_job(job_id: str, user: UserDep, c: CtxDep) -> jobs.JobView:
         return jobs.job_view(c, user.user_id, job_id)
 
+    @app.post("/api/jobs/{job_id}/zip", response_model=jobs.ShotsZip, status_code=201,
+              tags=["jobs"], responses=ERROR_RESPONSES)
+    def zip_job(job_id: str, user: UserDep, c: CtxDep) -> jobs.ShotsZip:
+        """Every finished shot of the job in one zip: a short-lived link to download it."""
+        return jobs.zip_shots(c, user.user_id, job_id)
+
     @app.get("/api/credits", response_model=Account, tags=["credits"], responses=ERROR_RESPONSES)
     def read_credits(user: UserDep, c: CtxDep) -> Account:
         """The signed-in user's balance, credits held by running jobs, and any debt."""
@@ -124,9 +134,10 @@ def create_app(context: Context | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    install_pages(app, context.settings if context else get_settings())
     return app
 
 
 def _scene_view(scene: Scene, price: int) -> SceneView:
     return SceneView(id=scene.id, name=scene.name, kind=scene.kind, person=scene.person,
-                     price=price)
+                     price=price, thumbnail_url=f"/scenes/{scene.id}.svg")

@@ -1,0 +1,211 @@
+// The new-shoot page: choose a photo and scenes, see the cost, then ask the API for a
+// presigned POST and send the photo straight to the bucket (with a progress bar).
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const HEIC = { heic: "image/heic", heif: "image/heif" };
+  let photo = null;
+  let scenes = [];
+  let balance = null;
+
+  // --- the photo ----------------------------------------------------------------------
+
+  // Some browsers give HEIC files no type; the bucket's policy wants image/*.
+  function contentType(file) {
+    if (file.type) return file.type;
+    return HEIC[file.name.split(".").pop().toLowerCase()] || "";
+  }
+
+  function choose(file) {
+    const problem = photoProblem(file);
+    Lightbox.show($("form-error"), problem || "");
+    photo = problem ? null : file;
+    $("chosen").textContent = photo
+      ? `${photo.name} (${(photo.size / 2 ** 20).toFixed(1)} MB)` : "";
+  }
+
+  function photoProblem(file) {
+    if (!file) return "Choose a photo of your product.";
+    if (!contentType(file).startsWith("image/")) return `${file.name} is not an image.`;
+    const limit = Lightbox.config.maxUploadBytes;
+    if (file.size > limit) {
+      return `${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB; ` +
+        `the limit is ${Math.floor(limit / 2 ** 20)} MB.`;
+    }
+    return null;
+  }
+
+  function watchDrops() {
+    const drop = $("drop");
+    $("photo").addEventListener("change", (event) => choose(event.target.files[0]));
+    ["dragenter", "dragover"].forEach((name) => drop.addEventListener(name, (event) => {
+      event.preventDefault();
+      drop.classList.add("over");
+    }));
+    ["dragleave", "drop"].forEach((name) => drop.addEventListener(name, () => {
+      drop.classList.remove("over");
+    }));
+    drop.addEventListener("drop", (event) => {
+      event.preventDefault();
+      choose(event.dataTransfer.files[0]);
+    });
+  }
+
+  // --- scenes and cost ----------------------------------------------------------------
+
+  function sceneItem(scene) {
+    const item = document.createElement("li");
+    item.innerHTML = `
+      <input type="checkbox" name="scene">
+      <label>
+        <img alt="" width="80" height="80" loading="lazy">
+        <span class="name"></span>
+        <span class="price"></span>
+      </label>`;
+    const box = item.querySelector("input");
+    box.id = `scene-${scene.id}`;
+    box.value = scene.id;
+    box.addEventListener("change", showCost);
+    item.querySelector("label").htmlFor = box.id;
+    item.querySelector("img").src = scene.thumbnail_url;
+    item.querySelector(".name").textContent = scene.name;
+    item.querySelector(".price").textContent =
+      `${scene.price} credit${scene.price === 1 ? "" : "s"} a shot`;
+    return item;
+  }
+
+  async function loadScenes() {
+    scenes = await Lightbox.api("/api/scenes");
+    $("scenes").replaceChildren(...scenes.map(sceneItem));
+    $("scenes").setAttribute("aria-busy", "false");
+  }
+
+  function chosenScenes() {
+    return [...document.querySelectorAll("input[name=scene]:checked")].map((box) => box.value);
+  }
+
+  function variants() {
+    return Math.max(1, parseInt($("variants").value, 10) || 1);
+  }
+
+  function showCost() {
+    const chosen = chosenScenes();
+    if (!chosen.length) {
+      $("cost").textContent = "Choose at least one scene.";
+      return;
+    }
+    const price = Object.fromEntries(scenes.map((s) => [s.id, s.price]));
+    const shots = chosen.length * variants();
+    const credits = chosen.reduce((sum, id) => sum + price[id], 0) * variants();
+    const have = balance === null ? "" : ` You have ${balance}.`;
+    $("cost").textContent =
+      `${shots} shot${shots === 1 ? "" : "s"} for ${credits} credit${credits === 1 ? "" : "s"}.${have}`;
+  }
+
+  // --- the upload ---------------------------------------------------------------------
+
+  function postToBucket(ticket, file) {
+    const form = new FormData();
+    Object.entries(ticket.fields).forEach(([name, value]) => form.append(name, value));
+    form.append("Content-Type", contentType(file));
+    form.append("file", file);  // S3 ignores every field after the file
+    const bar = $("upload-progress");
+    $("upload-status").hidden = false;
+    return new Promise((resolve, reject) => {
+      const request = new XMLHttpRequest();
+      request.open("POST", ticket.url);
+      request.upload.onprogress = (event) => {
+        if (!event.lengthComputable) return;
+        const percent = Math.round((100 * event.loaded) / event.total);
+        bar.value = percent;
+        $("upload-percent").textContent = `${percent}%`;
+      };
+      request.onload = () => (request.status < 300 ? resolve() : reject(new Error(
+        bucketMessage(request.responseText) || `The upload failed (${request.status}).`)));
+      request.onerror = () => reject(new Error("The upload failed: check your connection."));
+      request.send(form);
+    });
+  }
+
+  function bucketMessage(xml) {
+    const found = /<Message>([^<]*)<\/Message>/.exec(xml || "");
+    return found ? `The upload was refused: ${found[1]}` : "";
+  }
+
+  async function start(event) {
+    event.preventDefault();
+    const error = $("form-error");
+    const chosen = chosenScenes();
+    const problem = photoProblem(photo) || (chosen.length ? null : "Choose at least one scene.");
+    if (problem) {
+      Lightbox.show(error, problem);
+      return;
+    }
+    Lightbox.show(error, "");
+    $("start").disabled = true;
+    try {
+      const ticket = await Lightbox.api("/api/uploads", {
+        method: "POST", body: { scenes: chosen, variants: variants() },
+      });
+      await postToBucket(ticket, photo);
+      location.assign(`/jobs/${encodeURIComponent(ticket.job_id)}`);
+    } catch (failure) {
+      Lightbox.show(error, failure.message);
+      $("start").disabled = false;
+      Lightbox.refreshBalance().then((account) => { balance = account.balance; showCost(); });
+    }
+  }
+
+  // --- jobs and purchases -------------------------------------------------------------
+
+  async function loadJobs() {
+    const { jobs } = await Lightbox.api("/api/jobs?limit=20");
+    if (!jobs.length) return;
+    $("jobs").replaceChildren(...jobs.map((job) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/jobs/${encodeURIComponent(job.job_id)}`;
+      link.textContent = `${new Date(job.created_at).toLocaleString()}: ` +
+        `${job.status.replace(/_/g, " ")}, ${job.delivered} of ${job.shots_total} shots`;
+      item.append(link);
+      return item;
+    }));
+  }
+
+  // After Stripe Checkout the webhook may land a moment after the buyer comes back.
+  async function showPurchase() {
+    const notice = $("checkout-notice");
+    const outcome = new URLSearchParams(location.search).get("checkout");
+    if (outcome === "cancelled") Lightbox.show(notice, "Checkout cancelled: nothing was charged.");
+    if (outcome !== "done") return;
+    const before = sessionStorage.getItem(Lightbox.BALANCE_KEY);
+    sessionStorage.removeItem(Lightbox.BALANCE_KEY);
+    Lightbox.show(notice, "Thank you! Your credits are on their way.");
+    for (let tries = 0; tries < 15; tries += 1) {
+      const account = await Lightbox.refreshBalance();
+      balance = account.balance;
+      showCost();
+      if (before === null || String(account.balance) !== before) {
+        Lightbox.show(notice, `Thank you! You now have ${account.balance} credits.`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    if (!Lightbox.token()) return;  // app.js is on its way to the sign-in page
+    watchDrops();
+    $("variants").addEventListener("input", showCost);
+    $("shoot-form").addEventListener("submit", start);
+    try {
+      const [account] = await Promise.all([Lightbox.refreshBalance(), loadScenes(), loadJobs()]);
+      balance = account.balance;
+      showCost();
+      await showPurchase();
+    } catch (failure) {
+      Lightbox.show($("page-error"), failure.message);
+    }
+  });
+})();
