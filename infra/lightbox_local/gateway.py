@@ -139,7 +139,7 @@ class Gateway:
                body: bytes, params: dict[str, str], claims: dict[str, Any] | None,
                source_ip: str) -> dict[str, Any]:
         content_type = headers.get("content-type", "")
-        is_text = not body or content_type.startswith(TEXT_TYPES)
+        is_text = not body or (content_type.startswith(TEXT_TYPES) and _is_utf8(body))
         cookies = [c.strip() for c in headers.get("cookie", "").split(";") if c.strip()]
         now = datetime.now(UTC)
         context: dict[str, Any] = {
@@ -175,6 +175,16 @@ class Gateway:
         if body:
             event["body"] = body.decode("utf-8") if is_text else base64.b64encode(body).decode()
         return event
+
+
+def _is_utf8(body: bytes) -> bool:
+    """API Gateway passes a body that does not decode as text base64-encoded, whatever
+    its content type says."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes, list[str]]:

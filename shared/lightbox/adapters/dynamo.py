@@ -26,7 +26,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from lightbox.errors import TransientError
+from lightbox.errors import InvalidInput, TransientError
 from lightbox.models import (
     Job,
     JobStatus,
@@ -257,7 +257,7 @@ class DynamoStore:
             "Limit": limit,
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = json.loads(cursor)
+            kwargs["ExclusiveStartKey"] = _job_page_start(cursor, user_id)
         response = self._call("query", **kwargs)
         jobs = [to_model(i, Job) for i in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
@@ -513,3 +513,24 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+_JOB_PAGE_KEYS = {"pk", "sk", "gsi1pk", "gsi1sk"}
+
+
+def _job_page_start(cursor: str, user_id: str) -> dict[str, Any]:
+    """The next page's start key from a jobs cursor; a cursor that is not one this user
+    was given (garbage, or another user's) is refused, never passed to DynamoDB."""
+    try:
+        key = json.loads(cursor)
+    except ValueError as error:
+        raise InvalidInput("That page cursor is not valid.") from error
+    valid = (
+        isinstance(key, dict) and set(key) == _JOB_PAGE_KEYS
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
+                for v in key.values())
+        and key["gsi1pk"]["S"] == f"USER#{user_id}"
+    )
+    if not valid:
+        raise InvalidInput("That page cursor is not valid.")
+    return key

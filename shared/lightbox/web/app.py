@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Body, Depends, FastAPI, Query, Request
 from pydantic import BaseModel
 
 from lightbox.adapters.ledger import Account, LedgerEntry
@@ -20,13 +20,21 @@ from lightbox.services.checkout import CheckoutAnswer, CheckoutRequest
 from lightbox.services.context import Context, get_context
 from lightbox.services.payments import Pack, load_packs
 from lightbox.web.auth import User, current_user
-from lightbox.web.errors import install_error_handlers
+from lightbox.web.errors import ErrorResponse, install_error_handlers
 from lightbox.web.pages import install_pages
 
 ERROR_RESPONSES = {
     401: {"description": "Not signed in"},
-    404: {"description": "Not found (or not yours)"},
-    422: {"description": "Invalid input"},
+    404: {"description": "Not found (or not yours)", "model": ErrorResponse},
+    422: {"description": "Invalid input", "model": ErrorResponse},
+}
+
+UPLOAD_EXAMPLES = {
+    "three scenes": {"summary": "One shot in each of three scenes", "value": {
+        "scenes": ["white-studio", "lifestyle-kitchen", "flat-lay"], "variants": 1,
+        "presets": ["original"]}},
+    "variants": {"summary": "Four variants on white, at two sizes", "value": {
+        "scenes": ["white-studio"], "variants": 4, "presets": ["original", "amazon-main"]}},
 }
 
 
@@ -78,9 +86,12 @@ def create_app(context: Context | None = None) -> FastAPI:
         response_model=intake.UploadTicket,
         status_code=201,
         tags=["jobs"],
-        responses={**ERROR_RESPONSES, 402: {"description": "Not enough credits"}},
+        responses={**ERROR_RESPONSES,
+                   402: {"description": "Not enough credits (details: needed, available)",
+                         "model": ErrorResponse}},
     )
-    def create_upload(body: intake.UploadRequest, user: UserDep, c: CtxDep) -> intake.UploadTicket:
+    def create_upload(body: Annotated[intake.UploadRequest, Body(openapi_examples=UPLOAD_EXAMPLES)],
+                      user: UserDep, c: CtxDep) -> intake.UploadTicket:
         """Reserve the job's credits and get a presigned POST for its photo."""
         return intake.create_upload(c, user.user_id, body)
 

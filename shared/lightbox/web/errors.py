@@ -10,10 +10,24 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lightbox.errors import LightboxError
 from lightbox.observability import logger
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable and machine-readable, e.g. insufficient_credits.")
+    message: str = Field(description="What went wrong, in words a shop owner can act on.")
+    details: dict = Field(default_factory=dict,
+                          description="e.g. needed and available credits for a 402.")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error the API answers (the OpenAPI schema names it)."""
+
+    error: ErrorDetail
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
