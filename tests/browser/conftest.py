@@ -9,7 +9,7 @@ start theirs.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def new_page(browser: Browser) -> Iterator[object]:
+def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     """Pages in fresh browser contexts (separate storage, so separate users)."""
     contexts: list[BrowserContext] = []
 

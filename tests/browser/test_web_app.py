@@ -35,7 +35,7 @@ def test_a_shop_buys_credits_shoots_three_scenes_and_downloads_the_zip(
     stack: LocalStack, new_page: Callable[..., Page]
 ) -> None:
     # Given a shop owner signed in with no credits
-    page = new_page(viewport={"width": 1200, "height": 900})
+    page = new_page(viewport={"width": 1100, "height": 760})
     sign_in(page, stack)
     expect(page.locator("#balance")).to_have_text("0")
 

@@ -40,7 +40,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 
 
 class SignInSettings(BaseSettings):
-    """Where the Cognito hosted UI is; both empty means the local sign-in form."""
+    """Where the Cognito hosted UI is (the API function's environment in AWS)."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
@@ -48,9 +48,12 @@ class SignInSettings(BaseSettings):
     cognito_domain: str = Field(default="", alias="COGNITO_DOMAIN")
     cognito_client_id: str = Field(default="", alias="COGNITO_CLIENT_ID")
 
-    @property
-    def mode(self) -> str:
-        return "cognito" if self.cognito_domain and self.cognito_client_id else "local"
+    def mode(self, settings: Settings) -> str:
+        """The sign-in the pages offer: the hosted UI when it is configured, else the
+        local form on the local stack (the only place checkout is local too)."""
+        if self.cognito_domain and self.cognito_client_id:
+            return "cognito"
+        return "local" if settings.checkout_mode == "local" else "unconfigured"
 
 
 def _context(request: Request) -> Context:
@@ -68,8 +71,9 @@ def install_pages(app: FastAPI, settings: Settings) -> None:
 def page_router(settings: Settings) -> APIRouter:
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
     sign_in = SignInSettings()
+    sign_in_mode = sign_in.mode(settings)
     config = {
-        "signIn": {"mode": sign_in.mode, "domain": sign_in.cognito_domain.rstrip("/"),
+        "signIn": {"mode": sign_in_mode, "domain": sign_in.cognito_domain.rstrip("/"),
                    "clientId": sign_in.cognito_client_id},
         "checkoutMode": settings.checkout_mode,
         "maxUploadBytes": settings.max_upload_bytes,
@@ -90,7 +94,7 @@ def page_router(settings: Settings) -> APIRouter:
 
     @router.get("/sign-in")
     def sign_in_page(request: Request) -> HTMLResponse:
-        return render(request, "sign_in.html", sign_in_mode=sign_in.mode)
+        return render(request, "sign_in.html", sign_in_mode=sign_in_mode)
 
     @router.get("/jobs/{job_id}")
     def job_page(request: Request, job_id: str) -> HTMLResponse:

@@ -98,7 +98,8 @@
     const price = Object.fromEntries(scenes.map((s) => [s.id, s.price]));
     const shots = chosen.length * variants();
     const credits = chosen.reduce((sum, id) => sum + price[id], 0) * variants();
-    const have = balance === null ? "" : ` You have ${balance}.`;
+    let have = balance === null ? "" : ` You have ${balance}.`;
+    if (balance !== null && credits > balance) have += " Buy credits first.";
     $("cost").textContent =
       `${shots} shot${shots === 1 ? "" : "s"} for ${credits} credit${credits === 1 ? "" : "s"}.${have}`;
   }

@@ -87,7 +87,7 @@
     if (signIn.mode === "cognito") {
       document.getElementById("hosted-sign-in").addEventListener("click", toHostedUi);
       if (params.get("code")) finishHostedSignIn(params.get("code"));
-    } else {
+    } else if (signIn.mode === "local") {
       document.getElementById("local-sign-in").addEventListener("submit", localSignIn);
     }
   });

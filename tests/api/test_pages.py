@@ -1,0 +1,76 @@
+"""The pages, in process (no stack): what is served where, and only where it should be."""
+
+from __future__ import annotations
+
+import json
+from xml.etree import ElementTree
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lightbox.catalog import load_scenes
+from lightbox.config import Settings
+from lightbox.services.context import Context
+from lightbox.web.app import create_app
+
+
+def _client(**environment: str) -> TestClient:
+    settings = Settings(**environment)
+    return TestClient(create_app(Context(settings=settings, dynamodb=None, s3=None,
+                                         stepfunctions=None)))
+
+
+@pytest.mark.parametrize("path", ["/", "/sign-in", "/jobs/some-job"])
+def test_every_page_is_html_with_its_script_and_the_pages_config(path: str) -> None:
+    page = _client(CHECKOUT_MODE="stripe").get(path)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    config = json.loads(page.text.split('type="application/json">')[1].split("</script>")[0])
+    assert config["checkoutMode"] == "stripe"
+    assert '<script src="/static/app.js" defer></script>' in page.text
+
+
+def test_the_local_checkout_exists_only_when_checkout_is_local() -> None:
+    # Given the same app with Stripe checkout and with the local one
+    stripe, local = _client(CHECKOUT_MODE="stripe"), _client(CHECKOUT_MODE="local")
+    # Then only the local one has the page, and the Pay endpoint in its schema
+    assert stripe.get("/checkout/local?pack=starter").status_code == 404
+    assert stripe.post("/api/checkout/local", json={"pack_id": "starter"}).status_code == 404
+    assert "/api/checkout/local" not in stripe.get("/openapi.json").json()["paths"]
+    assert local.get("/checkout/local?pack=starter").status_code == 200
+    assert "/api/checkout/local" in local.get("/openapi.json").json()["paths"]
+    # and its Pay endpoint still wants a signed-in user
+    assert local.post("/api/checkout/local", json={"pack_id": "starter"}).status_code == 401
+
+
+def test_sign_in_offers_the_hosted_ui_when_cognito_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the API function's environment names a Cognito hosted UI
+    monkeypatch.setenv("COGNITO_DOMAIN", "https://shop.auth.eu-west-1.amazoncognito.com/")
+    monkeypatch.setenv("COGNITO_CLIENT_ID", "client123")
+    # When the sign-in page is served
+    page = _client(CHECKOUT_MODE="stripe").get("/sign-in").text
+    # Then it links to the hosted UI, with no local form
+    assert 'id="hosted-sign-in"' in page and 'id="local-sign-in"' not in page
+    assert '"domain": "https://shop.auth.eu-west-1.amazoncognito.com"' in page
+
+
+def test_without_cognito_in_aws_sign_in_says_it_is_not_set_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COGNITO_DOMAIN", raising=False)
+    page = _client(CHECKOUT_MODE="stripe").get("/sign-in").text
+    assert 'id="local-sign-in"' not in page and "Sign-in is not set up" in page
+
+
+def test_every_scene_has_a_thumbnail_in_its_colours() -> None:
+    client = _client()
+    for scene in load_scenes().values():
+        answer = client.get(f"/scenes/{scene.id}.svg")
+        assert answer.headers["content-type"] == "image/svg+xml"
+        svg = ElementTree.fromstring(answer.content)
+        top = scene.look["backdrop"]["top"]
+        assert f'stop-color="rgb({top[0]},{top[1]},{top[2]})"' in answer.text, scene.id
+        assert svg.tag.endswith("svg")
+    assert client.get("/scenes/no-such-scene.svg").status_code == 404
