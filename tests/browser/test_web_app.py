@@ -128,3 +128,36 @@ def test_a_job_page_without_signing_in_asks_to_sign_in(
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{stack.url}/jobs/some-job")
     expect(page.get_by_role("heading", name="No such shoot")).to_be_visible()
+
+
+def test_a_shot_that_fails_its_checks_shows_why_and_costs_nothing(
+    stack: LocalStack, new_page: Callable[..., Page]
+) -> None:
+    from lightbox.engine.server import Fault
+
+    # Given a shop with credits, and a composing model that changes the product's colour
+    # on every try
+    page = new_page()
+    sign_in(page, stack, prefix="browser-unlucky")
+    token = page.evaluate("() => localStorage.getItem('lightbox.token')")
+    bought = page.request.post(f"{stack.url}/api/checkout/local", data={"pack_id": "starter"},
+                               headers={"authorization": f"Bearer {token}"})
+    assert bought.ok
+    page.reload()
+    expect(page.locator("#balance")).to_have_text("200")
+    stack.engine.add_fault(Fault(kind="recolor", model="compose", count=3))
+    try:
+        # When they shoot one scene
+        page.get_by_label("Choose a photo").set_input_files(COFFEE)
+        page.get_by_label(SCENES[0]).check()
+        page.get_by_role("button", name="Start the shoot").click()
+        # Then the shot ends failed, with the check's reason, and the job says so
+        shot = page.locator(".shot")
+        expect(shot).to_have_attribute("data-phase", "failed", timeout=180_000)
+        expect(shot.locator(".reason")).to_contain_text("colour")
+        expect(page.locator("#job-status")).to_have_text("This shoot failed. 0 of 1 shots done.")
+        expect(page.get_by_role("button", name="Download all (zip)")).to_be_disabled()
+        # and its credit is back
+        expect(page.locator("#balance")).to_have_text("200")
+    finally:
+        stack.engine.faults.clear()

@@ -59,7 +59,7 @@
     item.innerHTML = `
       <input type="checkbox" name="scene">
       <label>
-        <img alt="" width="80" height="80" loading="lazy">
+        <img alt="" width="80" height="80">
         <span class="name"></span>
         <span class="price"></span>
       </label>`;
