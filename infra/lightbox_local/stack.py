@@ -78,6 +78,9 @@ class LocalStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.aws_url = f"http://{host}:{port}"
+        # moto's server keeps its state in this process's backends, which outlive a
+        # stopped stack: a new stack starts from nothing (tests start one per package).
+        httpx.post(f"{self.aws_url}/moto-api/reset").raise_for_status()
         httpx.post(f"{self.aws_url}/moto-api/config",
                    json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
 
