@@ -77,7 +77,11 @@ _TEXTURE_SIGMA = 5.0
 # GrabCut seeds, on the combined prior normalised to 0..1. The probable-product
 # threshold is raised step by step while the cutout still spans the frame.
 _PRIOR_PROBABLE = 0.45
-_PRIOR_PROBABLE_STRICTER = (0.55, 0.65)
+_PRIOR_PROBABLE_STRICTER = (0.55, 0.65, 0.75, 0.85)
+# A stricter step that drops more than this share of the cutout, with a mean prior
+# at least this share of what stays, is cutting into the product, not background.
+_LADDER_NEGLIGIBLE = 0.1
+_LADDER_AS_SALIENT = 0.9
 _SPAN_CONTACT = 0.03
 _PRIOR_SURE = 0.87
 _PRIOR_SURE_BACKGROUND = 0.1
@@ -85,6 +89,15 @@ _FRAME_SEED_WIDTH = 0.02
 _GRABCUT_ITERATIONS = 5
 _TWO_STAGE = 0.0
 _TWO_STAGE_ITER = 1
+# Cast shadow: lightness against the nearby background (sigma of `_SHADOW_CONTEXT`
+# of the long side) within this range, chroma within this distance (CIE Lab), and
+# at most this thick, as a share of the product's height.
+_SHADOW_CONTEXT = 0.04
+_SHADOW_MIN_CONTEXT = 0.02
+_SHADOW_DARKEST = 0.15
+_SHADOW_LIGHTEST = 0.9
+_SHADOW_CHROMA = 10.0
+_SHADOW_THICKNESS = 0.2
 # Clean-up, as fractions of the analysed image or of the main object.
 _MIN_PART_OF_IMAGE = 0.002
 _MIN_PART_OF_MAIN = 0.5
@@ -172,20 +185,41 @@ def _find_product(small: np.ndarray) -> np.ndarray | None:
     pixel_prior, trusted_frame = _object_prior(small)
     if pixel_prior is None:
         return None
-    first = None
-    for threshold in (_PRIOR_PROBABLE, *_PRIOR_PROBABLE_STRICTER):
-        mask = _grabcut(small, pixel_prior, trusted_frame, threshold)
-        mask = _keep_main_objects(mask, pixel_prior)
-        if first is None:
-            first = mask
+    mask = _keep_main_objects(
+        _grabcut(small, pixel_prior, trusted_frame, _PRIOR_PROBABLE), pixel_prior
+    )
+    for threshold in _PRIOR_PROBABLE_STRICTER:
         if not _spans_frame(mask, trusted_frame):
             break
-    else:
-        # Every threshold spans the frame: the product itself does (a long shelf).
-        mask = first
+        stricter = _keep_main_objects(
+            _grabcut(small, pixel_prior, trusted_frame, threshold), pixel_prior
+        )
+        if _cuts_into_product(mask, stricter, pixel_prior):
+            # What spans is the product itself (two cars side by side, a long shelf).
+            break
+        mask = stricter
     if not mask.any():
         return None
+    shadow = _cast_shadow(small, mask)
+    if shadow.any():
+        mask = _keep_main_objects(mask & ~shadow, pixel_prior)
     return _fill_small_holes(mask)
+
+
+def _cuts_into_product(mask: np.ndarray, stricter: np.ndarray, prior: np.ndarray) -> bool:
+    """Whether a stricter cutout drops a real share of what looks as salient as the rest.
+
+    A treeline or a runway that ran across the frame with the product is less salient
+    than the product: seeded more strictly, it falls away and the rest stays. When
+    what falls away is about as salient as what stays, the stricter seeds are cutting
+    into the product.
+    """
+    removed = mask & ~stricter
+    if not stricter.any():
+        return True
+    if np.count_nonzero(removed) <= _LADDER_NEGLIGIBLE * np.count_nonzero(mask):
+        return False
+    return float(prior[removed].mean()) >= _LADDER_AS_SALIENT * float(prior[stricter].mean())
 
 
 def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
@@ -477,6 +511,45 @@ def _fill_small_holes(mask: np.ndarray) -> np.ndarray:
         if not touches_border and area <= limit:
             filled[labels == k] = True
     return filled
+
+
+def _cast_shadow(small: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The part of the mask that is the shadow the product casts on the ground.
+
+    GrabCut keeps a cast shadow with the product: it is attached, and as dark as the
+    tyres or the base. A cutout must not: the scene renderer draws its own contact
+    shadow. A shadow is the ground's own colour, darker (same chroma, lower
+    lightness than the nearby background); it lies under the product, so it is
+    found by walking up each column from the mask's bottom while pixels look like
+    that; and it is a thin layer. The last test protects a grey product on a white
+    table, whose every column looks like a shadow from the bottom up.
+    """
+    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    outside = ~mask
+    sigma = _SHADOW_CONTEXT * max(mask.shape)
+    near_background, weight = _nearby_colour(lab, outside, sigma)
+    lightness = (lab[..., 0] + 5.0) / (near_background[..., 0] + 5.0)
+    chroma_shift = np.linalg.norm(lab[..., 1:] - near_background[..., 1:], axis=2)
+    looks_shadowed = (
+        mask
+        & (lightness > _SHADOW_DARKEST)
+        & (lightness < _SHADOW_LIGHTEST)
+        & (chroma_shift < _SHADOW_CHROMA)
+        & (weight > _SHADOW_MIN_CONTEXT)
+    )
+    product_below = np.flip(np.logical_or.accumulate(np.flip(mask & ~looks_shadowed, 0), 0), 0)
+    under = looks_shadowed & ~product_below
+    under = cv2.morphologyEx(under.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    rows = np.flatnonzero(mask.any(1))
+    height = rows[-1] - rows[0] + 1
+    count, labels = cv2.connectedComponents(under, connectivity=8)
+    shadow = np.zeros(mask.shape, bool)
+    for k in range(1, count):
+        part = labels == k
+        thickness = np.count_nonzero(part) / np.count_nonzero(part.any(0))
+        if thickness <= _SHADOW_THICKNESS * height:
+            shadow |= part
+    return shadow
 
 
 # --- the edge ----------------------------------------------------------------------
