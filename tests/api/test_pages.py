@@ -74,3 +74,9 @@ def test_every_scene_has_a_thumbnail_in_its_colours() -> None:
         assert f'stop-color="rgb({top[0]},{top[1]},{top[2]})"' in answer.text, scene.id
         assert svg.tag.endswith("svg")
     assert client.get("/scenes/no-such-scene.svg").status_code == 404
+
+
+def test_a_job_id_in_the_address_is_escaped_in_the_page() -> None:
+    page = _client().get("/jobs/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E").text
+    assert "<img src=x" not in page
+    assert 'data-job-id="&#34;&gt;&lt;img src=x onerror=alert(1)&gt;"' in page

@@ -116,7 +116,7 @@
     Lightbox.show($("page-error"), "");
     const finishing = TERMINAL.has(job.status) && !(latest && TERMINAL.has(latest.status));
     showJob(job);
-    if (finishing) Lightbox.refreshBalance();
+    if (finishing) Lightbox.refreshBalance().catch(() => {});
     setTimeout(poll, TERMINAL.has(job.status) ? REFRESH_MS : POLL_MS);
   }
 
