@@ -98,6 +98,7 @@ _SHADOW_DARKEST = 0.15
 _SHADOW_LIGHTEST = 0.9
 _SHADOW_CHROMA = 10.0
 _SHADOW_THICKNESS = 0.2
+_SHADOW_MIN_WIDTH = 0.04
 # Clean-up, as fractions of the analysed image or of the main object.
 _MIN_PART_OF_IMAGE = 0.002
 _MIN_PART_OF_MAIN = 0.5
@@ -524,7 +525,11 @@ def _cast_shadow(small: np.ndarray, mask: np.ndarray) -> np.ndarray:
     that; and it is a thin layer. The last test protects a grey product on a white
     table, whose every column looks like a shadow from the bottom up.
     """
-    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    # Slightly blurred, so the ground's own texture (gravel, grain) neither breaks
+    # the shadow up nor blocks the walk up a column.
+    lab = cv2.GaussianBlur(
+        cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab), (0, 0), 1.0
+    )
     outside = ~mask
     sigma = _SHADOW_CONTEXT * max(mask.shape)
     near_background, weight = _nearby_colour(lab, outside, sigma)
@@ -537,11 +542,17 @@ def _cast_shadow(small: np.ndarray, mask: np.ndarray) -> np.ndarray:
         & (chroma_shift < _SHADOW_CHROMA)
         & (weight > _SHADOW_MIN_CONTEXT)
     )
-    product_below = np.flip(np.logical_or.accumulate(np.flip(mask & ~looks_shadowed, 0), 0), 0)
+    square = np.ones((3, 3), np.uint8)
+    product = cv2.morphologyEx((mask & ~looks_shadowed).astype(np.uint8), cv2.MORPH_OPEN, square)
+    product_below = np.flip(np.logical_or.accumulate(np.flip(product > 0, 0), 0), 0)
     under = looks_shadowed & ~product_below
-    under = cv2.morphologyEx(under.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    rows = np.flatnonzero(mask.any(1))
-    height = rows[-1] - rows[0] + 1
+    # A shadow on the ground is a wide, flat layer; what rises out of it in narrow
+    # spikes is the product's dark base (the side of a tyre, a bumper's corner).
+    rows, columns = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    height, width = rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1
+    flat = np.ones((1, max(3, round(_SHADOW_MIN_WIDTH * width))), np.uint8)
+    under = cv2.morphologyEx(under.astype(np.uint8), cv2.MORPH_OPEN, square)
+    under = cv2.morphologyEx(under, cv2.MORPH_OPEN, flat)
     count, labels = cv2.connectedComponents(under, connectivity=8)
     shadow = np.zeros(mask.shape, bool)
     for k in range(1, count):
