@@ -22,7 +22,9 @@ import os
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,17 +42,16 @@ def main() -> int:
     sizes = [int(n) for n in args.shots.split(",")]
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
-    from lightbox_local.stack import LocalStack, StackOptions
-
     from lightbox.models import JobStatus
     from lightbox.services.context import get_context
     from lightbox.services.payments import build_signed_checkout_event
+    from lightbox_local.stack import LocalStack, StackOptions
 
     options = StackOptions(
         log_level="ERROR",
-        engine={"latency": args.latency, "jitter": 0.0, "mode": "fast"},
-        # "fast" images are small; the size rule is not what this measures.
-        environment={"MIN_SHOT_LONG_SIDE": "128"},
+        # Shots come back at 1640 px: the 2048-px "original" preset takes that with its
+        # own Lanczos fit (at most 1.25x), so each shot is exactly one compose prediction.
+        engine={"latency": args.latency, "jitter": 0.0, "mode": "fast", "fast_size": 1640},
     )
     photo = PHOTO.read_bytes()
     figures: dict[str, float] = {}
@@ -70,7 +71,8 @@ def main() -> int:
 
         print(f"fan-out: model latency {args.latency:.1f} s, engine mode fast, scene "
               f"{args.scene}")
-        print(f"{'shots':>6} {'run':>4} {'e2e s':>8} {'delivered':>10} {'status':>12}")
+        print(f"{'shots':>6} {'run':>4} {'e2e s':>8} {'cpu s':>8} {'fan-out s':>10} "
+              f"{'peak':>5} {'tail s':>7} {'delivered':>10} {'status':>12}")
         for shots in sizes:
             runs = []
             for run in range(args.repeat):
@@ -78,7 +80,7 @@ def main() -> int:
                     "scenes": [args.scene], "variants": shots, "presets": ["original"]})
                 response.raise_for_status()
                 ticket = response.json()
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 posted = httpx.post(ticket["url"], data={**ticket["fields"],
                                                          "Content-Type": "image/png"},
                                     files={"file": ("photo.png", photo, "image/png")})
@@ -92,16 +94,21 @@ def main() -> int:
                     print(f"job of {shots} shots did not finish in 600 s", file=sys.stderr)
                     return 1
                 elapsed = time.perf_counter() - started
+                finished_at = datetime.now(UTC)
+                cpu = time.process_time() - cpu_started
                 job = store.get_job(ticket["job_id"])
                 assert job is not None
                 delivered = len(job.delivered)
-                print(f"{shots:>6} {run + 1:>4} {elapsed:>8.2f} {delivered:>10} "
-                      f"{job.status.value:>12}")
+                model = model_timeline(stack.engine, store.get_shots(job.job_id), finished_at)
+                print(f"{shots:>6} {run + 1:>4} {elapsed:>8.2f} {cpu:>8.2f} "
+                      f"{model['fan_out_s']:>10.2f} {model['peak']:>5} {model['tail_s']:>7.2f} "
+                      f"{delivered:>10} {job.status.value:>12}")
                 if job.status != JobStatus.DONE:
                     print(f"job {job.job_id} ended {job.status}: not a clean run",
                           file=sys.stderr)
                 runs.append(elapsed)
                 details.append({"shots": shots, "e2e_s": round(elapsed, 3),
+                                "cpu_s": round(cpu, 3), **model,
                                 "delivered": delivered, "status": job.status.value})
             figures[f"e2e_{shots}_s"] = round(statistics.median(runs), 3)
 
@@ -112,6 +119,32 @@ def main() -> int:
     print(json.dumps({"bench": "fan_out", "latency_s": args.latency, "cpus": os.cpu_count(),
                       **figures, "runs": details}))
     return 0
+
+
+def model_timeline(engine: Any, shots: list[Any], finished_at: datetime) -> dict[str, Any]:
+    """When the job's compose predictions ran, from the engine's own records.
+
+    fan_out_s: first to last compose prediction created (how long the fan-out took to
+    start every shot); peak: most compose predictions running at once; tail_s: from
+    the last compose prediction finishing to the job's end (checks, delivery, finish).
+    """
+    records = [engine.get(shot.prediction_id) for shot in shots if shot.prediction_id]
+    spans = [(datetime.fromisoformat(r.created_at), datetime.fromisoformat(r.completed_at))
+             for r in records if r is not None and r.completed_at]
+    if not spans:
+        return {"fan_out_s": 0.0, "peak": 0, "tail_s": 0.0}
+    starts = sorted(start for start, _ in spans)
+    ends = sorted(end for _, end in spans)
+    peak = running = 0
+    events = sorted([(t, 1) for t in starts] + [(t, -1) for t in ends], key=lambda e: (e[0], e[1]))
+    for _, change in events:
+        running += change
+        peak = max(peak, running)
+    return {
+        "fan_out_s": round((starts[-1] - starts[0]).total_seconds(), 3),
+        "peak": peak,
+        "tail_s": round((finished_at - ends[-1]).total_seconds(), 3),
+    }
 
 
 if __name__ == "__main__":

@@ -25,10 +25,13 @@ class CheckoutAnswer(BaseModel):
     pack_id: str
 
 
-def open_checkout(ctx: Context, user_id: str, request: CheckoutRequest) -> CheckoutAnswer:
+def open_checkout(
+    ctx: Context, user_id: str, request: CheckoutRequest, *, base_url: str
+) -> CheckoutAnswer:
+    """A checkout for one pack; `base_url` is the web app's address (for the way back)."""
     packs = load_packs()
     pack = require_pack(packs, request.pack_id)
-    base = ctx.settings.app_base_url.rstrip("/")
+    base = base_url.rstrip("/")
     if ctx.settings.checkout_mode == "local":
         # No Stripe on a laptop: the local checkout page completes the purchase by
         # sending the signed webhook Stripe would send.

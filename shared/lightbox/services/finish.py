@@ -507,10 +507,12 @@ def fail_job(ctx: Context, job_id: str, reason: str) -> SettleResult:
     return SettleResult(job_id=job_id, job_complete=complete or job.shots_total == 0)
 
 
-def fail_image(ctx: Context, state: ImageState, error: str) -> SettleResult:
+def fail_image(
+    ctx: Context, state: ImageState, error: str, cause: str | None = None
+) -> SettleResult:
     """An unexpected failure of one image's steps: reject it rather than leave it hanging."""
     logger.error("image step failed", extra={"prediction_id": state.prediction_id,
-                                             "error": error})
+                                             "error": error, "cause": (cause or "")[:1000]})
     if state.role == Role.CUTOUT:
         return fail_job(ctx, state.job_id, "The product could not be cut out of the photo.")
     if state.shot_id:
@@ -593,8 +595,9 @@ def settle(ctx: Context, event: "SettleEvent") -> SettleResult:
         user_id=prediction.user_id, shot_id=prediction.shot_id, attempt=prediction.attempt,
         outcome="failed",
     )
-    failure = event.failure.Error if event.failure else "unknown"
-    return fail_image(ctx, state, failure)
+    failure = event.failure
+    return fail_image(ctx, state, failure.Error if failure else "unknown",
+                      failure.Cause if failure else None)
 
 
 def _sentence(text: str) -> str:

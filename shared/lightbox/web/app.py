@@ -137,9 +137,13 @@ def create_app(context: Context | None = None) -> FastAPI:
 
     @app.post("/api/checkout", response_model=CheckoutAnswer, status_code=201, tags=["credits"],
               responses=ERROR_RESPONSES)
-    def checkout(body: CheckoutRequest, user: UserDep, c: CtxDep) -> CheckoutAnswer:
+    def checkout(
+        body: CheckoutRequest, user: UserDep, c: CtxDep, request: Request
+    ) -> CheckoutAnswer:
         """Open a Stripe Checkout Session for a pack (locally: the local checkout)."""
-        return checkout_service.open_checkout(c, user.user_id, body)
+        # Stripe returns the buyer to the app: its configured address, else this API's.
+        base_url = c.settings.app_base_url or str(request.base_url)
+        return checkout_service.open_checkout(c, user.user_id, body, base_url=base_url)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
