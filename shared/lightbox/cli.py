@@ -287,6 +287,11 @@ def _download(session: Session, job: dict[str, Any], out: Path) -> int:
           f"shots delivered, {len(saved)} files in {out}/")
     for shot in rejected:
         print(f"  not delivered: {shot['shot_id']} {shot['scene_name']}: {shot['reason']}")
+    for preset in job.get("presets", []):
+        results = [s["compliance"][preset] for s in job["shots"] if preset in s["compliance"]]
+        if results:
+            print(f"  {preset}: {sum(results)} of {len(results)} shots pass every compliance "
+                  "rule (details in the manifest)")
     if sheet:
         print(f"  contact sheet: {sheet}")
     if manifest:
