@@ -99,10 +99,19 @@ _SHADOW_LIGHTEST = 0.9
 _SHADOW_CHROMA = 10.0
 _SHADOW_THICKNESS = 0.2
 _SHADOW_MIN_WIDTH = 0.04
+_SHADOW_REFINE = 2
 # Clean-up, as fractions of the analysed image or of the main object.
 _MIN_PART_OF_IMAGE = 0.002
 _MIN_PART_OF_MAIN = 0.5
 _MAX_FILLED_HOLE = 0.02
+# Holes below this share of the object are filled whatever they show; larger ones
+# only when their colour is not within `_BACKDROP_DELTA_E` of at least
+# `_BACKDROP_SHARE` % of the background in a ring (`_BACKDROP_RING` of the long side)
+# around the object.
+_SPECK = 0.001
+_BACKDROP_RING = 0.03
+_BACKDROP_SHARE = 5
+_BACKDROP_DELTA_E = 10.0
 # Letterbox bars: at most this share of the side each, and the photo must start
 # with a line that differs from the bar along this share of its length.
 _MAX_BAR_SHARE = 0.35
@@ -183,17 +192,20 @@ def _product_alpha(rgb: np.ndarray) -> np.ndarray:
 
 def _find_product(small: np.ndarray) -> np.ndarray | None:
     """Binary mask of the product at the analysis size, or None when nothing stands out."""
-    pixel_prior, trusted_frame = _object_prior(small)
+    pixel_prior, trusted_frame, frame_coloured = _object_prior(small)
     if pixel_prior is None:
         return None
+    # Seeds are never sure product where the photo has the backdrop's colour: a
+    # hole through a handle is salient, enclosed, and still background.
+    sure_prior = np.where(frame_coloured, np.minimum(pixel_prior, _PRIOR_SURE), pixel_prior)
     mask = _keep_main_objects(
-        _grabcut(small, pixel_prior, trusted_frame, _PRIOR_PROBABLE), pixel_prior
+        _grabcut(small, sure_prior, trusted_frame, _PRIOR_PROBABLE), pixel_prior
     )
     for threshold in _PRIOR_PROBABLE_STRICTER:
         if not _spans_frame(mask, trusted_frame):
             break
         stricter = _keep_main_objects(
-            _grabcut(small, pixel_prior, trusted_frame, threshold), pixel_prior
+            _grabcut(small, sure_prior, trusted_frame, threshold), pixel_prior
         )
         if _cuts_into_product(mask, stricter, pixel_prior):
             # What spans is the product itself (two cars side by side, a long shelf).
@@ -203,8 +215,10 @@ def _find_product(small: np.ndarray) -> np.ndarray | None:
         return None
     shadow = _cast_shadow(small, mask)
     if shadow.any():
+        if _SHADOW_REFINE:
+            mask = _without_shadow(small, mask, shadow, sure_prior)
         mask = _keep_main_objects(mask & ~shadow, pixel_prior)
-    return _fill_small_holes(mask)
+    return _fill_small_holes(mask, small)
 
 
 def _cuts_into_product(mask: np.ndarray, stricter: np.ndarray, prior: np.ndarray) -> bool:
@@ -223,15 +237,16 @@ def _cuts_into_product(mask: np.ndarray, stricter: np.ndarray, prior: np.ndarray
     return float(prior[removed].mean()) >= _LADDER_AS_SALIENT * float(prior[stricter].mean())
 
 
-def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """Per-pixel product prior (0..1) and the trusted background frame (bool).
+def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Per-pixel product prior (0..1), the trusted background frame (bool), and where
+    the photo has the colour of that frame (bool).
 
     The cues are computed on superpixels at a few granularities and averaged per
     pixel, so that no single superpixel boundary decides what is product.
     """
-    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lab = _lab(small)
     texture = _local_texture(small, lab)
-    priors, frames = [], []
+    priors, frames, frame_coloured = [], [], []
     for segments in _SUPERPIXEL_SCALES:
         regions = _Regions.of(small, lab, texture, segments)
         if regions.count < 2:
@@ -242,12 +257,17 @@ def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         prior = _robust_unit(saliency * np.sqrt(dissimilarity), regions.size, _ROBUST_SHARE_PRIOR)
         priors.append(prior[regions.labels])
         frames.append(frame_samples[regions.labels])
+        samples = regions.colour[frame_samples] if frame_samples.any() else regions.colour[:0]
+        gap = np.linalg.norm(regions.colour[:, None] - samples[None], axis=2)
+        alike = gap.min(1) < _BACKDROP_DELTA_E if len(samples) else np.zeros(regions.count, bool)
+        frame_coloured.append(alike[regions.labels])
+    nothing = np.zeros(small.shape[:2], bool)
     if not priors:
-        return None, np.zeros(small.shape[:2], bool)
+        return None, nothing, nothing
     pixel_prior = _normalise(np.mean(priors, axis=0))
     if not np.isfinite(pixel_prior).all() or np.ptp(pixel_prior) < 1e-6:
-        return None, np.zeros(small.shape[:2], bool)
-    return pixel_prior, np.mean(frames, axis=0) >= 0.5
+        return None, nothing, nothing
+    return pixel_prior, np.mean(frames, axis=0) >= 0.5, np.mean(frame_coloured, axis=0) >= 0.5
 
 
 @dataclass(frozen=True)
@@ -496,22 +516,85 @@ def _keep_main_objects(mask: np.ndarray, prior: np.ndarray) -> np.ndarray:
     return np.isin(labels, np.flatnonzero(keep) + 1)
 
 
-def _fill_small_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill enclosed holes smaller than a share of the object (specks, glare).
+def _fill_small_holes(mask: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """Fill enclosed holes that are specks, or small and unlike the background.
 
-    Larger holes (a mug's handle, the inside of a ring) are real background.
+    A hole that shows the backdrop (through a mug's handle, between a strap and a
+    bag) is real background and stays open, whatever its size; a small one that
+    does not (a glint, a label GrabCut doubted) is product. Large holes stay open.
     """
     background = (~mask).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(background, 4)
     height, width = mask.shape
-    limit = _MAX_FILLED_HOLE * mask.sum()
+    object_area = np.count_nonzero(mask)
     filled = mask.copy()
+    backdrop = None
     for k in range(1, count):
         x, y, w, h, area = stats[k]
         touches_border = x == 0 or y == 0 or x + w == width or y + h == height
-        if not touches_border and area <= limit:
-            filled[labels == k] = True
+        if touches_border or area > _MAX_FILLED_HOLE * object_area:
+            continue
+        hole = labels == k
+        if area > _SPECK * object_area:
+            if backdrop is None:
+                backdrop = _backdrop_colours(small, mask)
+            colour = np.median(_lab(small)[hole], axis=0)
+            if _looks_like(colour, backdrop):
+                continue
+        filled[hole] = True
     return filled
+
+
+def _backdrop_colours(small: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """CIE Lab colours of the background right around the object (a sample)."""
+    size = 2 * max(2, round(_BACKDROP_RING * max(mask.shape))) + 1
+    ring = cv2.dilate(mask.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
+    colours = _lab(small)[ring & ~mask]
+    if len(colours) > 4000:
+        colours = colours[:: len(colours) // 4000]
+    return colours
+
+
+def _looks_like(colour: np.ndarray, samples: np.ndarray) -> bool:
+    if not len(samples):
+        return False
+    distance = np.linalg.norm(samples - colour, axis=1)
+    return float(np.percentile(distance, _BACKDROP_SHARE)) < _BACKDROP_DELTA_E
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def _without_shadow(
+    small: np.ndarray, mask: np.ndarray, shadow: np.ndarray, prior: np.ndarray
+) -> np.ndarray:
+    """The mask less its cast shadow, with GrabCut finding where shadow meets product.
+
+    The walk up the columns finds the shadow where it is plainly ground; under the
+    product, where the product's own dark base is as dark, GrabCut decides with a
+    background model that now knows the shadow's colour and with the photo's edges.
+    The cutout can only shrink.
+    """
+    seeds = np.where(mask, cv2.GC_PR_FGD, cv2.GC_BGD).astype(np.uint8)
+    seeds[shadow] = cv2.GC_BGD
+    sure = cv2.erode((prior > _PRIOR_SURE).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    seeds[sure & mask & ~shadow] = cv2.GC_FGD
+    if not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
+        return mask & ~shadow
+    background_model = np.zeros((1, 65), np.float64)
+    foreground_model = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(
+        cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
+        seeds,
+        None,
+        background_model,
+        foreground_model,
+        _SHADOW_REFINE,
+        cv2.GC_INIT_WITH_MASK,
+    )
+    return np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
 
 
 def _cast_shadow(small: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -546,21 +629,16 @@ def _cast_shadow(small: np.ndarray, mask: np.ndarray) -> np.ndarray:
     product = cv2.morphologyEx((mask & ~looks_shadowed).astype(np.uint8), cv2.MORPH_OPEN, square)
     product_below = np.flip(np.logical_or.accumulate(np.flip(product > 0, 0), 0), 0)
     under = looks_shadowed & ~product_below
-    # A shadow on the ground is a wide, flat layer; what rises out of it in narrow
-    # spikes is the product's dark base (the side of a tyre, a bumper's corner).
     rows, columns = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     height, width = rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1
+    under = cv2.morphologyEx(under.astype(np.uint8), cv2.MORPH_OPEN, square) > 0
+    # A shadow is a thin layer: a column that looks shadowed far up is a grey
+    # product (or its dark base), not a shadow.
+    under[:, np.count_nonzero(under, 0) > _SHADOW_THICKNESS * height] = False
+    # And a wide one: what rises out of it in narrow spikes is the product's dark
+    # base (the side of a tyre, a bumper's corner).
     flat = np.ones((1, max(3, round(_SHADOW_MIN_WIDTH * width))), np.uint8)
-    under = cv2.morphologyEx(under.astype(np.uint8), cv2.MORPH_OPEN, square)
-    under = cv2.morphologyEx(under, cv2.MORPH_OPEN, flat)
-    count, labels = cv2.connectedComponents(under, connectivity=8)
-    shadow = np.zeros(mask.shape, bool)
-    for k in range(1, count):
-        part = labels == k
-        thickness = np.count_nonzero(part) / np.count_nonzero(part.any(0))
-        if thickness <= _SHADOW_THICKNESS * height:
-            shadow |= part
-    return shadow
+    return cv2.morphologyEx(under.astype(np.uint8), cv2.MORPH_OPEN, flat) > 0
 
 
 # --- the edge ----------------------------------------------------------------------
