@@ -8,14 +8,17 @@ same command succeeds and the balance is 200 minus the shots delivered.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
-from lightbox_local.stack import LocalStack
 
 from lightbox import cli
+from lightbox_local.stack import LocalStack
 
-from .conftest import COFFEE
+from .conftest import COFFEE, Shop
 
 pytestmark = pytest.mark.flow
 
@@ -56,3 +59,24 @@ def test_a_new_user_is_refused_then_buys_and_shoots(
     assert books["account"].get("reserved", 0) == 0
     kinds = [entry["kind"] for entry in books["ledger"]["entries"]]
     assert kinds.count("purchase") == 1
+
+
+def test_twenty_concurrent_uploads_with_credits_for_five_reserve_exactly_five(
+    paying_shop: Shop,
+) -> None:
+    # Given 200 credits and twenty orders of 40 shots each
+    def order(_: int) -> httpx.Response:
+        return paying_shop.order(["white-studio"], variants=40)
+
+    # When all twenty are placed at once through the API
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(order, range(20)))
+
+    # Then five are accepted and fifteen refused with what they need and what is left
+    codes = Counter(answer.status_code for answer in answers)
+    assert codes == {201: 5, 402: 15}
+    for refusal in (a for a in answers if a.status_code == 402):
+        details = refusal.json()["error"]["details"]
+        assert details["needed"] == 40 and details["available"] < 40
+    account = paying_shop.balance()
+    assert (account["balance"], account["reserved"]) == (0, 200)
