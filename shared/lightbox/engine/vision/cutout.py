@@ -100,6 +100,10 @@ _SHADOW_CHROMA = 10.0
 _SHADOW_THICKNESS = 0.2
 _SHADOW_MIN_WIDTH = 0.04
 _SHADOW_REFINE = 2
+# How far above the shadow found GrabCut may still take pixels away, as a share of
+# the product's height.
+_SHADOW_REACH = 0.03
+_SHADOW_AROUND = 0.1
 # Clean-up, as fractions of the analysed image or of the main object.
 _MIN_PART_OF_IMAGE = 0.002
 _MIN_PART_OF_MAIN = 0.5
@@ -574,9 +578,22 @@ def _without_shadow(
     The walk up the columns finds the shadow where it is plainly ground; under the
     product, where the product's own dark base is as dark, GrabCut decides with a
     background model that now knows the shadow's colour and with the photo's edges.
-    The cutout can only shrink.
+    The cutout can only shrink, and only below the top of the shadow found.
     """
-    seeds = np.where(mask, cv2.GC_PR_FGD, cv2.GC_BGD).astype(np.uint8)
+    rows = np.flatnonzero(mask.any(1))
+    reach = _SHADOW_REACH * (rows[-1] - rows[0] + 1)
+    # The ground line: the top of the shadow found, carried across the columns
+    # between (under the product, where the walk up was blocked).
+    columns = np.flatnonzero(shadow.any(0))
+    tops = np.argmax(shadow[:, columns], axis=0)
+    ground = np.interp(np.arange(mask.shape[1]), columns, tops)
+    below = np.arange(mask.shape[0])[:, None] >= ground[None, :] - reach
+    # And the neighbourhood of the shadow found, which can rise above that line
+    # under a car's body.
+    size = 2 * max(1, round(_SHADOW_AROUND * (rows[-1] - rows[0] + 1))) + 1
+    near = below | (cv2.dilate(shadow.astype(np.uint8), np.ones((size, size), np.uint8)) > 0)
+    seeds = np.where(mask, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+    seeds[mask & near] = cv2.GC_PR_FGD
     seeds[shadow] = cv2.GC_BGD
     sure = cv2.erode((prior > _PRIOR_SURE).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     seeds[sure & mask & ~shadow] = cv2.GC_FGD
