@@ -435,22 +435,29 @@ class DynamoStore:
 
         Returns (prediction, newly_recorded). The prediction is None when Lightbox never
         made it (or has not recorded it yet); newly_recorded is False for a duplicate.
+        A webhook can race the record of its own prediction (a model that fails at
+        once): when the record appears between the write and the read, write again.
         """
-        new = self._update(
-            prediction_key(prediction_id),
-            set_values={
-                "state": "completed",
-                "outcome": outcome.model_dump(mode="json"),
-                "completed_at": iso(utcnow()),
-            },
-            remove=["gsi2pk", "gsi2sk"],
-            condition="attribute_exists(pk) AND #state = :pending",
-            condition_values={"#state": "state", ":pending": "pending"},
-            returns="ALL_NEW",
-        )
-        if new:
-            return Prediction.model_validate(new), True
-        return self.get_prediction(prediction_id), False
+        current: Prediction | None = None
+        for _ in range(2):
+            new = self._update(
+                prediction_key(prediction_id),
+                set_values={
+                    "state": "completed",
+                    "outcome": outcome.model_dump(mode="json"),
+                    "completed_at": iso(utcnow()),
+                },
+                remove=["gsi2pk", "gsi2sk"],
+                condition="attribute_exists(pk) AND #state = :pending",
+                condition_values={"#state": "state", ":pending": "pending"},
+                returns="ALL_NEW",
+            )
+            if new:
+                return Prediction.model_validate(new), True
+            current = self.get_prediction(prediction_id)
+            if current is None or current.state != "pending":
+                return current, False
+        return current, False
 
     def mark_asked(self, prediction_id: str, new_deadline: datetime) -> bool:
         """The sweeper asks about a prediction once; this records that it did."""

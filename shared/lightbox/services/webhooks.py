@@ -59,6 +59,10 @@ def settle_prediction(
     if prediction is None:
         logger.info("webhook for an unknown prediction", extra={"prediction_id": prediction_id})
         return WebhookAnswer(status_code=404, body={"error": "unknown prediction"})
+    if prediction.outcome is None:
+        # Not recorded (a write that keeps losing a race): the sender retries, and the
+        # sweeper asks in the end; nothing starts without an outcome to finish.
+        return WebhookAnswer(status_code=503, body={"error": "try again"})
     started = ctx.workflow.start(prediction_id)
     logger.info(
         "prediction settled",
