@@ -288,10 +288,15 @@ def _download(session: Session, job: dict[str, Any], out: Path) -> int:
     for shot in rejected:
         print(f"  not delivered: {shot['shot_id']} {shot['scene_name']}: {shot['reason']}")
     for preset in job.get("presets", []):
-        results = [s["compliance"][preset] for s in job["shots"] if preset in s["compliance"]]
-        if results:
-            print(f"  {preset}: {sum(results)} of {len(results)} shots pass every compliance "
-                  "rule (details in the manifest)")
+        judged = [s for s in job["shots"] if preset in s["compliance"]]
+        passing = [s for s in judged if s["compliance"][preset]]
+        if not judged:
+            continue
+        names = ", ".join(f"{s['shot_id']} {s['scene_name']}" for s in passing[:4])
+        more = f" and {len(passing) - 4} more" if len(passing) > 4 else ""
+        print(f"  {preset}: {len(passing)} of {len(judged)} shots pass every compliance rule"
+              + (f" ({names}{more})" if passing else "") + "; the rules per shot are in the "
+              "manifest")
     if sheet:
         print(f"  contact sheet: {sheet}")
     if manifest:
