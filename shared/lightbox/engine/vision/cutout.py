@@ -284,10 +284,7 @@ def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.
         prior = _normalise(saliency * np.sqrt(dissimilarity))
         priors.append(prior[regions.labels])
         frames.append(frame_samples[regions.labels])
-        samples = regions.colour[frame_samples] if frame_samples.any() else regions.colour[:0]
-        gap = np.linalg.norm(regions.colour[:, None] - samples[None], axis=2)
-        alike = gap.min(1) < _BACKDROP_DELTA_E if len(samples) else np.zeros(regions.count, bool)
-        frame_coloured.append(alike[regions.labels])
+        frame_coloured.append(_has_colour_of(lab, regions.colour[frame_samples]))
     nothing = np.zeros(small.shape[:2], bool)
     if not priors:
         return None, nothing, nothing
@@ -295,6 +292,20 @@ def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.
     if not np.isfinite(pixel_prior).all() or np.ptp(pixel_prior) < 1e-6:
         return None, nothing, nothing
     return pixel_prior, np.mean(frames, axis=0) >= 0.5, np.mean(frame_coloured, axis=0) >= 0.5
+
+
+def _has_colour_of(lab: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Per pixel: within `_BACKDROP_DELTA_E` of any of the given CIE Lab colours."""
+    # Frame samples are mostly alike (sky, wall): one of each within a quarter of the
+    # tolerance stands for the others, which makes this a few passes, not dozens.
+    distinct: list[np.ndarray] = []
+    for colour in colours.astype(np.float32):
+        if all(((colour - kept) ** 2).sum() > (_BACKDROP_DELTA_E / 4) ** 2 for kept in distinct):
+            distinct.append(colour)
+    alike = np.zeros(lab.shape[:2], bool)
+    for colour in distinct:
+        alike |= ((lab - colour) ** 2).sum(-1) < _BACKDROP_DELTA_E**2
+    return alike
 
 
 @dataclass(frozen=True)
