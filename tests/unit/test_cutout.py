@@ -1,12 +1,16 @@
 """The local engine's background removal.
 
 It stands in for the cloud model when there is no cloud, so it is held to what a
-shop needs from a cutout: agreement with reference masks on real photos, the
-demo's coffee cup cut out cleanly, a soft edge without a background halo, a shop's
-own PNG cutout left alone, and no crash and no randomness on odd input.
+shop needs from a cutout: agreement with reference masks on real photos (region
+and boundary), the demo's coffee cup cut out cleanly, a background band across the
+frame and a cast shadow left out, a soft edge without a background halo, a shop's
+own PNG cutout left alone, and no crash, no randomness and a clear error on odd
+input.
 
-The IoU floors below are the figures measured with `python bench/cutout_quality.py`
-less a small margin, not targets that were never reached.
+The floors below are the figures measured with `python bench/cutout_quality.py`
+less a small margin, not targets that were never reached. The tests on the shared
+sample photos are marked slow (a few seconds) and are skipped, with the reason, when
+`../shared/samples` is not beside the repository.
 """
 
 from __future__ import annotations
@@ -17,19 +21,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from lightbox.cli import main as lightbox_cli
 from lightbox.engine.vision import cutout as cutout_module
 from lightbox.engine.vision.cutout import alpha_is_meaningful, remove_background
-from PIL import Image, ImageDraw
+from lightbox.errors import InvalidImage
 
 #: Measured IoU per sample (alpha >= 0.5 against mask >= 128) minus about 0.03.
 IOU_FLOORS = {
     "carvekit-handheld-product": 0.95,
-    "rembg-car-1": 0.80,
-    "rembg-car-2": 0.83,
-    "rembg-car-3": 0.90,
+    "rembg-car-1": 0.86,
+    "rembg-car-2": 0.91,
+    "rembg-car-3": 0.89,
 }
-#: The brief's bar for the mean; the measured mean is about 0.90.
+#: The issue's bar for the mean; the measured mean is about 0.94.
 MEAN_IOU_FLOOR = 0.85
+#: Mean distance between the cutout's boundary and the reference's, both ways, in
+#: pixels of the photo: measured 2.6 to 4.8 per sample, 3.9 on average.
+BOUNDARY_PX_CEILING = 8.0
+MEAN_BOUNDARY_PX_CEILING = 6.0
 
 DEMO_PHOTO = (
     Path(cutout_module.__file__).resolve().parents[2] / "catalog" / "samples" / "skimage-coffee.png"
@@ -54,6 +65,21 @@ def _alpha(image: Image.Image) -> np.ndarray:
 def _iou(alpha: np.ndarray, reference: np.ndarray) -> float:
     predicted, truth = alpha >= 0.5, reference >= 128
     return float(np.count_nonzero(predicted & truth) / np.count_nonzero(predicted | truth))
+
+
+def _boundary_distance(alpha: np.ndarray, reference: np.ndarray) -> float:
+    """Mean distance in pixels from each boundary to the other, both ways averaged."""
+
+    def edge(mask: np.ndarray) -> np.ndarray:
+        inside = mask.astype(np.uint8)
+        cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+        return (inside - cv2.erode(inside, cross, borderType=cv2.BORDER_REPLICATE)) > 0
+
+    def distance_to(line: np.ndarray) -> np.ndarray:
+        return cv2.distanceTransform((~line).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+    predicted, truth = edge(alpha >= 0.5), edge(reference >= 128)
+    return (distance_to(truth)[predicted].mean() + distance_to(predicted)[truth].mean()) / 2
 
 
 def _product_on_backdrop(
@@ -87,7 +113,9 @@ def sample_cutouts() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     for name in IOU_FLOORS:
         photo = Image.open(next((root / "photos").glob(name + ".*")))
         reference = np.asarray(Image.open(root / "masks" / f"{name}.png").convert("L"))
-        results[name] = (_alpha(remove_background(photo)), reference)
+        cutout = remove_background(photo)
+        assert cutout.mode == "RGBA" and cutout.size == photo.size
+        results[name] = (_alpha(cutout), reference)
     return results
 
 
@@ -99,6 +127,7 @@ def demo_cutout() -> Image.Image:
 # --- agreement with reference masks ---------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(IOU_FLOORS))
 def test_given_a_sample_photo_when_cut_out_then_it_agrees_with_the_reference_mask(
     sample_cutouts: dict[str, tuple[np.ndarray, np.ndarray]], name: str
@@ -107,6 +136,7 @@ def test_given_a_sample_photo_when_cut_out_then_it_agrees_with_the_reference_mas
     assert _iou(alpha, reference) >= IOU_FLOORS[name]
 
 
+@pytest.mark.slow
 def test_given_all_masked_samples_when_cut_out_then_the_mean_iou_reaches_the_bar(
     sample_cutouts: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> None:
@@ -114,6 +144,24 @@ def test_given_all_masked_samples_when_cut_out_then_the_mean_iou_reaches_the_bar
     assert np.mean(ious) >= MEAN_IOU_FLOOR
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(IOU_FLOORS))
+def test_given_a_sample_photo_when_cut_out_then_its_boundary_follows_the_reference(
+    sample_cutouts: dict[str, tuple[np.ndarray, np.ndarray]], name: str
+) -> None:
+    alpha, reference = sample_cutouts[name]
+    assert _boundary_distance(alpha, reference) <= BOUNDARY_PX_CEILING
+
+
+@pytest.mark.slow
+def test_given_all_masked_samples_when_cut_out_then_the_mean_boundary_error_is_small(
+    sample_cutouts: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    distances = [_boundary_distance(alpha, reference) for alpha, reference in sample_cutouts.values()]
+    assert np.mean(distances) <= MEAN_BOUNDARY_PX_CEILING
+
+
+@pytest.mark.slow
 def test_given_a_person_beside_the_car_when_cut_out_then_only_the_car_is_kept(
     sample_cutouts: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> None:
@@ -122,12 +170,39 @@ def test_given_a_person_beside_the_car_when_cut_out_then_only_the_car_is_kept(
     assert alpha[:, 395:].max() < 0.5
 
 
+@pytest.mark.slow
 def test_given_a_letterboxed_photo_when_cut_out_then_the_bars_are_transparent(
     sample_cutouts: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> None:
     # rembg-car-1 has 45-pixel black bars above and below the picture.
     alpha, _ = sample_cutouts["rembg-car-1"]
     assert alpha[:45].max() == 0.0 and alpha[-45:].max() == 0.0
+
+
+@pytest.mark.slow
+def test_given_a_plane_before_a_treeline_when_cut_out_then_the_band_behind_is_transparent() -> None:
+    # No reference mask: the treeline and the runway run across the whole frame
+    # behind the plane, the classic trap for saliency (they look enclosed).
+    root = _needs_samples()
+    photo = Image.open(root / "photos" / "tb-aeroplane.jpg")
+
+    alpha = _alpha(remove_background(photo))
+
+    for x, y in [(40, 480), (1300, 430), (1560, 470), (200, 720), (1400, 720), (800, 150), (800, 950)]:
+        assert alpha[y, x] < 0.5, (x, y)
+    for x, y in [(520, 500), (613, 507), (1120, 450), (676, 667)]:  # nose, fuselage, tail, wheel
+        assert alpha[y, x] > 0.5, (x, y)
+    assert float((alpha >= 0.5).mean()) < 0.1
+
+
+@pytest.mark.slow
+def test_given_a_car_with_its_shadow_when_cut_out_then_the_shadow_is_left_out(
+    sample_cutouts: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    # The reference leaves the cast shadow out; GrabCut alone keeps it (IoU 0.86).
+    alpha, reference = sample_cutouts["rembg-car-2"]
+    kept_outside = (alpha >= 0.5) & (reference < 128)
+    assert kept_outside.mean() < 0.005
 
 
 # --- the demo photo ---------------------------------------------------------------------
@@ -173,7 +248,7 @@ def test_given_a_plain_product_shot_when_cut_out_then_the_product_is_found() -> 
 
 
 def test_given_a_product_when_cut_out_then_the_edge_is_soft_and_the_rest_is_binary() -> None:
-    photo, truth = _product_on_backdrop()
+    photo, _ = _product_on_backdrop()
 
     alpha = _alpha(remove_background(photo))
 
@@ -194,6 +269,61 @@ def test_given_a_red_product_on_green_when_cut_out_then_the_edge_carries_no_gree
     red, green = result[..., 0][edge], result[..., 1][edge]
     # A mixed edge pixel would be half green; cleaned, it is the product's red.
     assert np.median(red - green) > 100
+
+
+def _studio_shot(
+    product: tuple[int, int, int], *, shadow: float = 0.55, hole: bool = False
+) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """A mug-like product on a light table with a soft cast shadow wider than it.
+
+    Returns the photo, the product's true mask and the shadow's footprint beyond
+    the product (where the shadow darkens the table by more than a quarter).
+    """
+    width, height = 800, 600
+    truth_image = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(truth_image)
+    draw.rectangle((300, 200, 500, 470), fill=255)
+    if hole:  # a see-through hole, under 2 % of the product
+        draw.ellipse((385, 300, 415, 330), fill=0)
+    truth = np.asarray(truth_image) > 0
+    footprint = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(footprint).ellipse((230, 445, 590, 495), fill=255)
+    darkening = np.asarray(footprint.filter(ImageFilter.GaussianBlur(12)), np.float32) / 255.0
+    pixels = np.full((height, width, 3), 236.0, np.float32) * (1 - shadow * darkening[..., None])
+    pixels[truth] = product
+    rng = np.random.default_rng(3)
+    pixels = cv2.GaussianBlur(pixels, (0, 0), 1.2) + rng.normal(0, 3, pixels.shape)
+    cast = (darkening * shadow > 0.25) & ~truth
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), truth, cast
+
+
+def test_given_a_product_with_a_cast_shadow_when_cut_out_then_the_shadow_is_transparent() -> None:
+    photo, truth, cast = _studio_shot(product=(150, 60, 40))  # brown leather
+
+    alpha = _alpha(remove_background(photo))
+
+    assert cast.any()
+    assert (alpha[cast] >= 0.5).mean() < 0.05, "the shadow is left out"
+    assert _iou(alpha, truth.astype(np.uint8) * 255) > 0.95
+
+
+def test_given_a_grey_product_on_a_white_table_when_cut_out_then_it_is_kept_whole() -> None:
+    # Every column of a grey product looks like a shadow from the bottom up: the
+    # shadow removal must not eat it.
+    photo, truth, _ = _studio_shot(product=(120, 120, 124))
+
+    alpha = _alpha(remove_background(photo))
+
+    assert (alpha[truth] >= 0.5).mean() > 0.98
+
+
+def test_given_a_small_hole_showing_the_backdrop_when_cut_out_then_it_stays_open() -> None:
+    photo, truth, _ = _studio_shot(product=(30, 90, 170), hole=True)
+
+    alpha = _alpha(remove_background(photo))
+
+    assert alpha[315, 400] < 0.5, "the hole shows the table: background"
+    assert (alpha[truth] >= 0.5).mean() > 0.98
 
 
 # --- a shop's own cutout ----------------------------------------------------------------
@@ -288,3 +418,60 @@ def test_given_the_same_photo_twice_when_cut_out_then_the_results_are_identical(
     second = np.asarray(remove_background(photo.copy()))
 
     assert np.array_equal(first, second)
+
+
+def test_given_a_grey_png_cutout_when_cut_out_then_its_alpha_is_kept() -> None:
+    upload = _png_cutout("LA")
+
+    result = remove_background(upload)
+
+    assert result.mode == "RGBA"
+    assert np.array_equal(np.asarray(result.getchannel("A")), np.asarray(upload.getchannel("A")))
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.05], ids=["half", "header-only"])
+def test_given_a_truncated_photo_when_cut_out_then_a_clear_invalid_image_error(keep: float) -> None:
+    photo, _ = _product_on_backdrop()
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=90)
+    data = buffer.getvalue()
+    truncated = Image.open(io.BytesIO(data[: int(len(data) * keep)]))  # opened lazily, as uploads are
+
+    with pytest.raises(InvalidImage, match="truncated or corrupt"):
+        remove_background(truncated)
+
+
+def test_given_an_image_without_pixels_when_cut_out_then_a_clear_invalid_image_error() -> None:
+    with pytest.raises(InvalidImage, match="no pixels"):
+        remove_background(Image.new("RGB", (0, 0)))
+
+
+# --- the command line -------------------------------------------------------------------
+
+
+def test_given_a_photo_when_lightbox_cutout_runs_then_it_writes_an_rgba_png_of_its_size(
+    tmp_path: Path,
+) -> None:
+    photo, truth = _product_on_backdrop(size=(333, 251))
+    source, target = tmp_path / "photo.jpg", tmp_path / "out" / "cutout.png"
+    photo.save(source, format="JPEG", quality=95)
+
+    exit_code = lightbox_cli(["cutout", str(source), "--out", str(target)])
+
+    assert exit_code == 0
+    written = Image.open(target)
+    assert written.format == "PNG" and written.mode == "RGBA" and written.size == photo.size
+    assert _iou(_alpha(written), truth.astype(np.uint8) * 255) > 0.9
+
+
+def test_given_a_png_cutout_when_lightbox_cutout_runs_then_its_alpha_is_written_as_is(
+    tmp_path: Path,
+) -> None:
+    upload = _png_cutout("RGBA")
+    source, target = tmp_path / "own.png", tmp_path / "cutout.png"
+    upload.save(source, format="PNG")
+
+    assert lightbox_cli(["cutout", str(source), "--out", str(target)]) == 0
+
+    written = Image.open(target)
+    assert np.array_equal(np.asarray(written.getchannel("A")), np.asarray(upload.getchannel("A")))
