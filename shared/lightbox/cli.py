@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from lightbox.errors import LightboxError
+
 DEFAULT_PORT = 8787
 TERMINAL = {"done", "partly_done", "failed"}
 
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         print(f"lightbox: {error}", file=sys.stderr)
         return error.exit_code
+    except LightboxError as error:  # e.g. a photo that is not an image
+        print(f"lightbox: {error.message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -321,15 +326,15 @@ def run_buy(args: argparse.Namespace) -> int:
     api = _running_api(args.api)
     if api is None:
         raise CliError("no local stack is running: start `lightbox dev` first "
-                       f"(or set LIGHTBOX_PORT / --api)")
+                       "(or set LIGHTBOX_PORT / --api)")
     _buy(api, args.user, args.pack)
     return 0
 
 
 def _buy(api: str, user: str, pack: str) -> None:
     """A local purchase: the signed checkout.session.completed Stripe would send."""
-    from lightbox_local.stack import LOCAL_STRIPE_WEBHOOK_SECRET
     from lightbox.services.payments import build_signed_checkout_event
+    from lightbox_local.stack import LOCAL_STRIPE_WEBHOOK_SECRET
 
     secret = os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_STRIPE_WEBHOOK_SECRET)
     session = Session(api, user)  # signing in creates the user locally
