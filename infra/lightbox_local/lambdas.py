@@ -192,6 +192,11 @@ class LocalLambda:
             boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("before-send.lambda.Invoke", self._on_invoke)
         self._hooked = True
+        # In AWS each function has its process and its Logger; here they share one, so
+        # the keys an invocation adds (function name, request id) belong to its thread.
+        from lightbox.observability import logger
+
+        logger.append_keys = logger.thread_safe_append_keys  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
         if self._hooked and boto3.DEFAULT_SESSION is not None:
