@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-from lightbox_local.stack import LocalStack, StackOptions
 
 from lightbox.models import Job
 from lightbox.services.context import get_context
 from lightbox.services.payments import build_signed_checkout_event
+from lightbox_local.stack import LocalStack, StackOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT.parent / "shared" / "samples" / "photos"
@@ -84,6 +84,16 @@ class Shop:
         ticket = response.json()
         assert self.upload(ticket, data).status_code == 201
         return ticket["job_id"]
+
+    def settled_balance(self, expected: int, timeout: float = 30.0) -> dict[str, Any]:
+        """The account once its balance is `expected` (or as it is at the timeout).
+
+        A job refused at intake is marked failed first and its credits released just
+        after (the other order could refund a job that goes on), so a test reading the
+        books right after the status can be a moment early.
+        """
+        self.stack.wait_for(lambda: self.balance()["balance"] == expected, timeout)
+        return self.balance()
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.http.get(f"{self.stack.url}/api/jobs/{job_id}").raise_for_status().json()

@@ -58,7 +58,7 @@ def test_a_bad_upload_fails_the_job_with_a_reason_and_costs_nothing(
     assert job.status == JobStatus.FAILED
     assert job.reason and words in job.reason.lower()
     assert paying_shop.stack.engine.stats["created"] == created_before
-    account = paying_shop.balance()
+    account = paying_shop.settled_balance(200)
     assert (account["balance"], account["reserved"]) == (200, 0)
 
 
@@ -70,7 +70,7 @@ def test_an_upload_over_the_size_limit_fails_the_job(paying_shop: Shop) -> None:
     job = paying_shop.wait_for_job(ticket["job_id"], timeout=60)
     assert job.status == JobStatus.FAILED
     assert "limit" in (job.reason or "")
-    assert paying_shop.balance()["balance"] == 200
+    assert paying_shop.settled_balance(200)["balance"] == 200
 
 
 def test_an_upload_under_another_users_folder_fails_that_job(
@@ -87,4 +87,4 @@ def test_an_upload_under_another_users_folder_fails_that_job(
     assert job.status == JobStatus.FAILED
     assert "another user" in (job.reason or "")
     assert paying_shop.stack.engine.stats["created"] == created_before
-    assert paying_shop.balance()["balance"] == 200
+    assert paying_shop.settled_balance(200)["balance"] == 200

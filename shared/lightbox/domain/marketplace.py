@@ -626,8 +626,10 @@ def _encode_lossy(rgb: Image.Image, fmt: str, quality: int, xmp: bytes | None) -
         return out.getvalue()
     # 4:4:4 at high quality keeps colour crisp along the product's edge.
     options["subsampling"] = 0 if quality >= 90 else 2
+    # Baseline with optimised Huffman tables: progressive saves about 1 % more and
+    # costs three times the encoding time (60 ms against 22 ms at 2048 px).
     try:
-        rgb.save(out, fmt, optimize=True, progressive=True, **options)
+        rgb.save(out, fmt, optimize=True, **options)
     except OSError:
         # Pillow sizes the buffer for optimized Huffman tables at one byte per pixel;
         # very busy images overflow it. A baseline JPEG streams and always fits.
