@@ -170,15 +170,20 @@ class LocalLambda:
         return result
 
     def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Block until predicate() holds, re-checking after every invocation ends."""
+        """Block until predicate() holds, re-checking after every invocation ends.
+
+        The predicate runs outside the lock: it may call the functions itself (read
+        the API), which end by taking that lock.
+        """
         deadline = time.monotonic() + timeout
-        with self._settled:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                # Re-check at least every half second: some changes (a webhook the
-                # engine delivers) end no invocation of their own.
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # Re-check at least every half second: some changes (a webhook the engine
+            # delivers) end no invocation of their own, and one may land between the
+            # check and the wait.
+            with self._settled:
                 self._settled.wait(min(remaining, 0.5))
         return True
 
