@@ -28,10 +28,12 @@ class StepFailure(BaseModel):
 
 
 class SettleEvent(BaseModel):
-    action: Literal["deliver", "reject", "fail_job", "give_up"]
+    action: Literal["deliver", "reject", "fail_job", "give_up", "portrait"]
     job_id: str | None = None
     shot_id: str | None = None
     prediction_id: str | None = None
+    #: "portrait": where Fetch put the portrait (None when the model made none).
+    key: str | None = None
     reasons: list[str] = Field(default_factory=list)
     error: str | None = None
     failure: StepFailure | None = None

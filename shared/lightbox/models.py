@@ -52,6 +52,28 @@ class Role(enum.StrEnum):
     PORTRAIT = "portrait"
 
 
+class PortraitStatus(enum.StrEnum):
+    """One avatar portrait: asked for (claimed), being generated, made, or not made."""
+
+    REQUESTED = "requested"
+    GENERATING = "generating"
+    READY = "ready"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (PortraitStatus.READY, PortraitStatus.FAILED)
+
+
+class AvatarStatus(enum.StrEnum):
+    """A custom avatar: candidates being generated, waiting for the shop to keep one, ready."""
+
+    GENERATING = "generating"
+    CHOOSING = "choosing"
+    READY = "ready"
+    FAILED = "failed"
+
+
 class PredictionOutcome(BaseModel):
     """A finished prediction as Replicate reported it (webhook or GET)."""
 
@@ -96,6 +118,12 @@ class Job(BaseModel):
     shots_total: int
     credits_reserved: int = 0
     avatar_id: str | None = None
+    #: The avatar's portrait when the job was ordered: every "with model" shot of the
+    #: job references this one, whatever the avatar's owner keeps later.
+    avatar_portrait_key: str | None = None
+    #: The reference a single-image composing model gets for "with model" shots (the
+    #: portrait and the product side by side), made once when the cutout is ready.
+    person_reference_key: str | None = None
     source_key: str
     image_key: str | None = None
     cutout_key: str | None = None
@@ -138,7 +166,13 @@ class Shot(BaseModel):
 
 
 class Prediction(BaseModel):
-    """Lightbox's record of one Replicate prediction: the webhook's and sweeper's lookup."""
+    """Lightbox's record of one Replicate prediction: the webhook's and sweeper's lookup.
+
+    A portrait (Role.PORTRAIT) works for an avatar, not a job: `job_id` holds the
+    avatar's id, `shot_id` the candidate's number ("01"), `attempt` the portrait's
+    generation, and `user_id` its owner (lightbox.domain.avatars.CATALOGUE_OWNER for
+    the catalogue's, which the operator pays for).
+    """
 
     prediction_id: str
     role: Role
@@ -152,3 +186,40 @@ class Prediction(BaseModel):
     state: Literal["pending", "completed"] = "pending"
     outcome: PredictionOutcome | None = None
     asked: bool = False
+
+
+class Portrait(BaseModel):
+    """One portrait of an avatar: a custom avatar's candidate, or a catalogue avatar's one."""
+
+    avatar_id: str
+    candidate: int = 1
+    seed: int
+    status: PortraitStatus = PortraitStatus.REQUESTED
+    #: Catalogue portraits count their (re)generations; a claim names the one it makes.
+    generation: int = 1
+    prediction_id: str | None = None
+    key: str | None = None
+    error: str | None = None
+    requested_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    generated_at: datetime | None = None
+
+
+class Avatar(BaseModel):
+    """A shop's own avatar, made by the wizard; private to its owner."""
+
+    avatar_id: str
+    owner_id: str
+    name: str
+    attributes: dict[str, str]
+    prompt: str
+    status: AvatarStatus = AvatarStatus.GENERATING
+    candidates: int
+    #: Credits per candidate when it was ordered (the price may change later).
+    price_each: int
+    credits_reserved: int
+    chosen: int | None = None
+    portrait_key: str | None = None
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -33,8 +33,11 @@ def samples_dir() -> Path:
 
 
 def _scene_looks() -> dict[str, SceneLook]:
+    """The scenes the scene renderer draws (those with a person go to the "with model"
+    stand-in, tests/unit/test_avatars_engine.py)."""
     scenes = yaml.safe_load(SCENES_YAML.read_text(encoding="utf-8"))
-    return {scene["id"]: SceneLook.from_dict(scene["look"]) for scene in scenes}
+    return {scene["id"]: SceneLook.from_dict(scene["look"]) for scene in scenes
+            if not scene.get("person")}
 
 
 LOOKS = _scene_looks()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lightbox.config import get_settings
 
@@ -59,6 +59,28 @@ class ModelSpec(BaseModel):
     max_scale: float = 4.0
 
 
+class WithModelSpec(ModelSpec):
+    """The composing model for scenes with a person, and how its references are combined.
+
+    combine:
+      side_by_side  one reference image, the person on the left and the product on the
+                    right, for a single-image editor (Flux Kontext)
+      inputs        each reference in its own input (`reference_inputs`: the person's
+                    first, then the product's), for a multi-image model
+    """
+
+    combine: Literal["side_by_side", "inputs"] = "side_by_side"
+    reference_inputs: tuple[str, str] = ("input_image_1", "input_image_2")
+    #: Said before the scene's prompt, so the model knows which reference is which.
+    reference_note: str = ""
+
+    @model_validator(mode="after")
+    def _combinable(self) -> WithModelSpec:
+        if self.combine == "side_by_side" and not self.image_input:
+            raise ValueError("side_by_side needs image_input, the input the reference goes in")
+        return self
+
+
 class ModelCatalog(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -66,6 +88,8 @@ class ModelCatalog(BaseModel):
     compose: ModelSpec
     upscale: ModelSpec
     portrait: ModelSpec
+    #: Scenes with a person: the avatar's portrait and the product as references.
+    compose_with_model: WithModelSpec
 
 
 @lru_cache(maxsize=1)

@@ -79,6 +79,8 @@ class CheckThresholds(BaseModel):
     max_detail_added_share: float = Field(ge=0, le=1)
     min_shape_iou: float = Field(ge=0, le=1)
     min_product_scale: float = Field(ge=0, le=1)
+    #: The smallest product a scene with a person may show (held, worn or beside them).
+    person_min_product_scale: float = Field(default=0.2, ge=0, le=1)
     min_product_in_frame: float = Field(ge=0, le=1)
     foreground_min_delta: float = Field(gt=0)
     foreground_texture_spreads: float = Field(gt=0)

@@ -1,8 +1,9 @@
 """The local engine's stand-in models, chosen by the model catalogue.
 
-Each catalogue entry (cutout, compose, upscale, portrait) is served by a CPU stand-in
-that takes the same inputs the real model takes, so the requests Lightbox sends are
-the ones Replicate would receive.
+Each catalogue entry (cutout, compose, compose_with_model, upscale, portrait) is served
+by a CPU stand-in that takes the same inputs the real model takes, so the requests
+Lightbox sends are the ones Replicate would receive. A composition whose scene has a
+person (found by its prompt) puts the product in front of the avatar's portrait.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ def roles_from_catalogue() -> dict[str, str]:
     """Model name (and pinned version) → the stand-in's role."""
     roles: dict[str, str] = {}
     catalogue = load_models()
-    for role in ("cutout", "compose", "upscale", "portrait"):
-        spec = getattr(catalogue, role)
+    entries = (("cutout", "cutout"), ("compose", "compose"), ("compose", "compose_with_model"),
+               ("upscale", "upscale"), ("portrait", "portrait"))
+    for role, entry in entries:
+        spec = getattr(catalogue, entry)
         roles[spec.model] = role
         if spec.version:
             roles[spec.version] = role
@@ -80,9 +83,11 @@ def _cutout(photo: Image.Image) -> Image.Image:
 def _compose(inputs: dict[str, Any], fetch: Fetch) -> Image.Image:
     from lightbox.engine.vision.render import SceneLook, render_scene
 
+    scene = scene_for_prompt(str(inputs.get("prompt", "")))
+    if scene is not None and scene.person:
+        return _compose_with_person(inputs, fetch, scene)
     reference = _open(fetch(inputs["input_image"]))
     cutout = reference if reference.mode == "RGBA" else _cutout(reference)
-    scene = scene_for_prompt(str(inputs.get("prompt", "")))
     ratio = str(inputs.get("aspect_ratio", "1:1"))
     if ratio == "match_input_image":
         size = _fit_long_side(reference.size, _DEFAULT_COMPOSE_SIZE)
@@ -92,12 +97,30 @@ def _compose(inputs: dict[str, Any], fetch: Fetch) -> Image.Image:
     return render_scene(cutout.convert("RGBA"), look, seed=int(inputs.get("seed", 0)), size=size)
 
 
+def _compose_with_person(inputs: dict[str, Any], fetch: Fetch, scene: Scene) -> Image.Image:
+    """The person's portrait and the product, as the catalogue says they are combined."""
+    from lightbox.domain.avatars import split_side_by_side
+    from lightbox.engine.vision.with_model import render_with_person
+
+    spec = load_models().compose_with_model
+    person_input, product_input = spec.reference_inputs
+    if person_input in inputs and product_input in inputs:
+        portrait = _open(fetch(inputs[person_input])).convert("RGB")
+        product = _open(fetch(inputs[product_input]))
+        product = product if product.mode == "RGBA" else _cutout(product)
+    else:
+        reference = _open(fetch(inputs[spec.image_input or "input_image"]))
+        portrait, product = split_side_by_side(reference)
+    size = _size_for_ratio(str(inputs.get("aspect_ratio", "4:5")), _DEFAULT_COMPOSE_SIZE)
+    return render_with_person(portrait, product, scene.look, seed=int(inputs.get("seed", 0)),
+                              size=size)
+
+
 def scene_for_prompt(prompt: str) -> Scene | None:
-    """The catalogue scene whose prompt the request carries (Kontext gets text only)."""
-    for scene in load_scenes().values():
-        if prompt.startswith(scene.prompt):
-            return scene
-    return None
+    """The catalogue scene whose prompt the request carries (Kontext gets text only); a
+    note may come before it (see models.yaml's compose_with_model.reference_note)."""
+    found = [scene for scene in load_scenes().values() if scene.prompt in prompt]
+    return max(found, key=lambda scene: len(scene.prompt)) if found else None
 
 
 def hue_rotate(image: Image.Image, degrees: float) -> Image.Image:
@@ -114,7 +137,8 @@ _fast_lock = threading.Lock()
 
 
 def _run_fast(role: str, inputs: dict[str, Any], *, fetch: Fetch, size: int) -> tuple[bytes, str]:
-    source = inputs.get("image") or inputs.get("input_image") or ""
+    source = inputs.get("image") or inputs.get("input_image") or next(
+        (v for k, v in sorted(inputs.items()) if k.startswith("input_image")), "")
     cache_key = (role, str(source).split("?", 1)[0], size)
     with _fast_lock:
         if cache_key in _fast_cache:

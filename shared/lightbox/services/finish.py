@@ -13,14 +13,16 @@ import io
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from datetime import timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from PIL import Image
 from pydantic import BaseModel, Field
 
 from lightbox.adapters.s3 import work_prefix
+from lightbox.catalog import ModelSpec, Scene
+from lightbox.domain import avatars as avatar_domain
 from lightbox.domain import planning
 from lightbox.domain.fidelity import CheckThresholds, check_shot_bytes
 from lightbox.errors import ModelError, NotFound
@@ -35,7 +37,7 @@ from lightbox.models import (
     utcnow,
 )
 from lightbox.observability import logger
-from lightbox.services import delivery
+from lightbox.services import avatars, delivery
 from lightbox.services.context import Context
 
 if TYPE_CHECKING:
@@ -133,6 +135,8 @@ def _is_stale(ctx: Context, prediction: Prediction) -> bool:
     if prediction.role == Role.CUTOUT:
         job = ctx.store.get_job(prediction.job_id)
         return job is None or job.status != JobStatus.CUTTING_OUT
+    if prediction.role == Role.PORTRAIT:
+        return avatars.is_stale(ctx, prediction)
     if prediction.role in (Role.SHOT, Role.UPSCALE) and prediction.shot_id:
         shot = ctx.store.get_shot(prediction.job_id, prediction.shot_id)
         if shot is None or shot.status.terminal:
@@ -179,6 +183,8 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 def _output_key(prediction: Prediction, content_type: str) -> str:
     ext = _EXTENSIONS.get(content_type, "bin")
+    if prediction.role == Role.PORTRAIT:
+        return avatars.portrait_output_key(prediction, ext)
     base = work_prefix(prediction.user_id, prediction.job_id)
     if prediction.role == Role.CUTOUT:
         return f"{base}/cutout-output.{ext}"
@@ -224,6 +230,7 @@ def fan_out(ctx: Context, state: ImageState) -> FanOutResult:
             expect=[JobStatus.CUTTING_OUT],
             status=JobStatus.COMPOSING,
             cutout_key=reference_key,
+            person_reference_key=_prepare_person_reference(ctx, job, reference_key),
         ) or ctx.store.get_job(job.job_id)
         assert job is not None
     if job.cutout_key is None:
@@ -235,13 +242,13 @@ def fan_out(ctx: Context, state: ImageState) -> FanOutResult:
     turn = waiting[: ctx.settings.fan_out_chunk]
     grant = ctx.budget.take(len(turn))
     admitted = turn[: grant.granted]
-    reference_url = ctx.objects.presigned_get(job.cutout_key, MODEL_INPUT_URL_SECONDS)
+    references = _References(ctx, job)
     created = 0
     if admitted:
         workers = min(ctx.settings.fan_out_concurrency, len(admitted))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(
-                lambda shot: _start_compose(ctx, job, shot, reference_url), admitted
+                lambda shot: _start_compose(ctx, job, shot, references), admitted
             ))
         created = sum(results)
         ctx.budget.give_back(len(admitted) - created)
@@ -253,19 +260,64 @@ def fan_out(ctx: Context, state: ImageState) -> FanOutResult:
                         wait_seconds=wait)
 
 
-def _start_compose(ctx: Context, job: Job, shot: Shot, reference_url: str) -> bool:
+def _start_compose(ctx: Context, job: Job, shot: Shot, references: _References) -> bool:
     """Create one shot's prediction and bind it to the shot (once)."""
-    scene = ctx.scenes[shot.scene_id]
-    spec = ctx.models.compose
-    seed = planning.attempt_seed(shot.seed, shot.attempt)
-    prediction_id = ctx.replicate.create_prediction(
-        spec,
-        {"prompt": scene.full_prompt(), spec.image_input or "input_image": reference_url,
-         "seed": seed},
-        webhook=ctx.webhook_url(),
-    )
+    spec, inputs = _compose_request(ctx, shot, shot.attempt, references)
+    prediction_id = ctx.replicate.create_prediction(spec, inputs, webhook=ctx.webhook_url())
     return _bind_prediction(ctx, job, shot, prediction_id, Role.SHOT, shot.attempt,
                             spec.model, expect_prediction=None)
+
+
+class _References:
+    """Short-lived links to a job's reference images, made once per step and on demand."""
+
+    def __init__(self, ctx: Context, job: Job) -> None:
+        self._ctx = ctx
+        self.job = job
+        self._urls: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def url(self, key: str | None) -> str:
+        if key is None:
+            raise NotFound(f"Job {self.job.job_id} is missing a reference image.")
+        with self._lock:
+            if key not in self._urls:
+                self._urls[key] = self._ctx.objects.presigned_get(key, MODEL_INPUT_URL_SECONDS)
+            return self._urls[key]
+
+
+def _compose_request(
+    ctx: Context, shot: Shot, attempt: int, references: _References
+) -> tuple[ModelSpec, dict[str, object]]:
+    """The model and inputs of one shot's composition, by whether its scene has a person.
+
+    A scene with a person gets the avatar's portrait and the product as references
+    (combined as models.yaml's compose_with_model says), so every shot of the job
+    shows the same person.
+    """
+    scene = ctx.scenes[shot.scene_id]
+    seed = planning.attempt_seed(shot.seed, attempt)
+    job = references.job
+    if not scene.person:
+        spec = ctx.models.compose
+        return spec, {"prompt": scene.full_prompt(),
+                      spec.image_input or "input_image": references.url(job.cutout_key),
+                      "seed": seed}
+    with_model = ctx.models.compose_with_model
+    if with_model.combine == "side_by_side":
+        inputs = avatar_domain.with_model_inputs(
+            with_model, scene.full_prompt(), seed,
+            reference_url=references.url(job.person_reference_key))
+    else:
+        inputs = avatar_domain.with_model_inputs(
+            with_model, scene.full_prompt(), seed,
+            person_url=references.url(job.avatar_portrait_key),
+            product_url=references.url(job.cutout_key))
+    return with_model, inputs
+
+
+def _compose_spec(ctx: Context, scene: Scene) -> ModelSpec:
+    return ctx.models.compose_with_model if scene.person else ctx.models.compose
 
 
 def _bind_prediction(
@@ -331,6 +383,24 @@ def _prepare_reference(ctx: Context, job: Job, cutout_key: str | None) -> str:
     return key
 
 
+def _prepare_person_reference(ctx: Context, job: Job, product_key: str) -> str | None:
+    """For a single-image composing model: the avatar's portrait and the product side by
+    side, made once per job (None when the job has no scene with a person, or the
+    model takes each reference in its own input)."""
+    if not any(ctx.scenes[s].person for s in job.scenes):
+        return None
+    if ctx.models.compose_with_model.combine != "side_by_side":
+        return None
+    if job.avatar_portrait_key is None:
+        raise NotFound(f"Job {job.job_id} has scenes with a person but no avatar portrait.")
+    portrait = Image.open(io.BytesIO(ctx.objects.get(job.avatar_portrait_key)))
+    product = Image.open(io.BytesIO(ctx.objects.get(product_key)))
+    reference = avatar_domain.side_by_side_reference(portrait, product)
+    key = f"{work_prefix(job.user_id, job.job_id)}/person-reference.png"
+    ctx.objects.put(key, avatar_domain.png_bytes(reference), "image/png")
+    return key
+
+
 # --- Check ------------------------------------------------------------------------------
 
 
@@ -377,8 +447,8 @@ def check_shot(ctx: Context, state: ImageState) -> CheckResult:
         _cutouts.get(ctx, job.cutout_key),
         expect_person=scene.person,
         min_long_side=ctx.settings.min_shot_long_side,
-        aspect_ratio=delivery.compose_aspect_ratio(ctx.models.compose),
-        thresholds=_thresholds_for(scene.props),
+        aspect_ratio=delivery.compose_aspect_ratio(_compose_spec(ctx, scene)),
+        thresholds=_thresholds_for(scene.props, scene.person),
     )
     record = ShotCheckRecord(attempt=state.attempt, passed=result.passed,
                              reasons=result.reasons, measures=result.measures)
@@ -398,12 +468,16 @@ def check_shot(ctx: Context, state: ImageState) -> CheckResult:
 
 
 @lru_cache(maxsize=16)
-def _thresholds_for(props_share: float) -> CheckThresholds:
-    """The configured thresholds, allowing the props a scene itself asks for."""
+def _thresholds_for(props_share: float, person: bool = False) -> CheckThresholds:
+    """The configured thresholds, allowing the props a scene itself asks for, and the
+    smaller product a person holds or wears."""
     base = CheckThresholds.load()
-    if props_share <= base.max_extra_object_share:
-        return base
-    return base.model_copy(update={"max_extra_object_share": props_share})
+    changes: dict[str, float] = {}
+    if props_share > base.max_extra_object_share:
+        changes["max_extra_object_share"] = props_share
+    if person:
+        changes["min_product_scale"] = base.person_min_product_scale
+    return base.model_copy(update=changes) if changes else base
 
 
 # --- Regenerate and Upscale ---------------------------------------------------------------
@@ -416,16 +490,8 @@ def regenerate_shot(ctx: Context, state: ImageState | CheckResult) -> SettleResu
         return SettleResult(job_id=job.job_id, shot_id=shot.shot_id, job_complete=False)
     attempt = state.attempt + 1
     ctx.budget.take_one()
-    scene = ctx.scenes[shot.scene_id]
-    spec = ctx.models.compose
-    assert job.cutout_key is not None
-    reference_url = ctx.objects.presigned_get(job.cutout_key, MODEL_INPUT_URL_SECONDS)
-    prediction_id = ctx.replicate.create_prediction(
-        spec,
-        {"prompt": scene.full_prompt(), spec.image_input or "input_image": reference_url,
-         "seed": planning.attempt_seed(shot.seed, attempt)},
-        webhook=ctx.webhook_url(),
-    )
+    spec, inputs = _compose_request(ctx, shot, attempt, _References(ctx, job))
+    prediction_id = ctx.replicate.create_prediction(spec, inputs, webhook=ctx.webhook_url())
     _bind_prediction(ctx, job, shot, prediction_id, Role.SHOT, attempt, spec.model,
                      expect_prediction=state.prediction_id)
     logger.info("shot regenerated", extra={"job_id": job.job_id, "shot_id": shot.shot_id,
@@ -515,6 +581,9 @@ def fail_image(
                                              "error": error, "cause": (cause or "")[:1000]})
     if state.role == Role.CUTOUT:
         return fail_job(ctx, state.job_id, "The product could not be cut out of the photo.")
+    if state.role == Role.PORTRAIT:
+        avatars.portrait_failed(ctx, state.prediction_id, error)
+        return SettleResult(job_id=state.job_id, job_complete=False)
     if state.shot_id:
         return reject_shot(ctx, state.job_id, state.shot_id,
                            "Lightbox could not finish this shot.")
@@ -573,7 +642,7 @@ def finish_job(ctx: Context, job_id: str, finisher: str) -> FinishResult:
     return FinishResult(job_id=job_id, finished=final is not None, status=status)
 
 
-def settle(ctx: Context, event: "SettleEvent") -> SettleResult:
+def settle(ctx: Context, event: SettleEvent) -> SettleResult:
     """The Deliver / Reject / FailJob / GiveUp states: one function, one action each."""
     if event.action == "deliver":
         assert event.job_id and event.shot_id
@@ -586,6 +655,11 @@ def settle(ctx: Context, event: "SettleEvent") -> SettleResult:
         assert event.job_id
         reason = event.error or "the product could not be cut out"
         return fail_job(ctx, event.job_id, f"The cutout failed: {reason}.")
+    if event.action == "portrait":
+        assert event.prediction_id
+        recorded = avatars.record_portrait(ctx, event.prediction_id, key=event.key,
+                                           error=event.error)
+        return SettleResult(job_id=recorded.avatar_id, job_complete=False)
     assert event.prediction_id
     prediction = ctx.store.get_prediction(event.prediction_id)
     if prediction is None:

@@ -23,6 +23,7 @@ from lightbox.domain.images import normalise_upload
 from lightbox.errors import ImageTooLarge, InvalidImage, InvalidInput
 from lightbox.models import Job, JobStatus, Prediction, PredictionOutcome, Role, Shot, utcnow
 from lightbox.observability import logger
+from lightbox.services.avatars import JobAvatar, avatar_for_job
 from lightbox.services.context import Context
 
 #: How long a presigned GET handed to Replicate stays valid (it fetches at once).
@@ -33,7 +34,8 @@ class UploadRequest(BaseModel):
     scenes: list[str] = Field(min_length=1, max_length=200)
     variants: int = Field(default=1, ge=1, le=200)
     presets: list[str] = Field(default_factory=lambda: ["original"], max_length=10)
-    avatar_id: str | None = None
+    #: Needed by scenes with a person: a catalogue avatar or one of the user's own.
+    avatar_id: str | None = Field(default=None, max_length=64)
 
 
 class UploadTicket(BaseModel):
@@ -61,6 +63,9 @@ def create_upload(ctx: Context, user_id: str, request: UploadRequest) -> UploadT
         price_of=pricing.shot_price,
     )
     cost = sum(p.cost for p in planned)
+    # Before anything is reserved: someone else's avatar (404), one without a
+    # portrait yet (409), or scenes with a person and no avatar (422) stop here.
+    avatar = _avatar_for(ctx, user_id, request)
     now = utcnow()
     job = Job(
         job_id=job_id,
@@ -71,7 +76,8 @@ def create_upload(ctx: Context, user_id: str, request: UploadRequest) -> UploadT
         presets=request.presets,
         shots_total=len(planned),
         credits_reserved=cost,
-        avatar_id=request.avatar_id,
+        avatar_id=avatar.avatar_id if avatar else None,
+        avatar_portrait_key=avatar.portrait_key if avatar else None,
         source_key=upload_key(user_id, job_id),
         created_at=now,
         deadline=now + timedelta(seconds=settings.upload_url_expiry_seconds + 300),
@@ -103,6 +109,19 @@ def create_upload(ctx: Context, user_id: str, request: UploadRequest) -> UploadT
         shots=len(planned),
         cost=cost,
     )
+
+
+def _avatar_for(ctx: Context, user_id: str, request: UploadRequest) -> JobAvatar | None:
+    """The avatar whose portrait the job's "with model" scenes reference, if it has any."""
+    with_person = [s for s in request.scenes if ctx.scenes[s].person]
+    if with_person and not request.avatar_id:
+        raise InvalidInput(
+            f"Choose an avatar for the scene(s) with a person: {', '.join(with_person)}.",
+            scenes=with_person,
+        )
+    if not request.avatar_id:
+        return None
+    return avatar_for_job(ctx, user_id, request.avatar_id)
 
 
 def _check_presets(presets: list[str]) -> None:

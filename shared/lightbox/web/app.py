@@ -20,6 +20,7 @@ from lightbox.services.checkout import CheckoutAnswer, CheckoutRequest
 from lightbox.services.context import Context, get_context
 from lightbox.services.payments import Pack, load_packs
 from lightbox.web.auth import User, current_user
+from lightbox.web.avatars import router as avatars_router
 from lightbox.web.errors import ErrorResponse, install_error_handlers
 from lightbox.web.pages import install_pages
 
@@ -75,6 +76,7 @@ def create_app(context: Context | None = None) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
+    app.include_router(avatars_router)
 
     @app.get("/api/scenes", response_model=list[SceneView], tags=["scenes"])
     def list_scenes(c: CtxDep) -> list[SceneView]:
