@@ -356,7 +356,8 @@ def _spare_moto_step_functions_repeated_work() -> None:
     task. With one execution per image, a 200-shot job spends more CPU there than in
     Lightbox. The parsed program is kept per definition and shared (its components
     are set when parsed and hold no execution state: that lives in each execution's
-    environment), compiled paths and clients are cached. What an execution does is
+    environment), compiled paths and clients are cached, and so is the server's
+    lookup of which service a request is for. What an execution or a request does is
     unchanged; only the repeated set-up goes.
     """
     from moto.stepfunctions.parser.asl.component.common.path import result_path
@@ -392,6 +393,23 @@ def _spare_moto_step_functions_repeated_work() -> None:
 
     ExecutionWorker._get_evaluation_entrypoint = parsed_program
     ExecutionWorker._lightbox_cached = True
+
+    # moto's server finds the backend for every request under one global lock, by
+    # trying each service's URL patterns in turn: with hundreds of requests a second
+    # that lock is the queue. The answer depends on the host alone; keep it.
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    find_backend = DomainDispatcherApplication.get_backend_for_host
+    backends_by_host: dict[str, Any] = {}
+
+    def cached_backend(self: Any, host: str | None) -> Any:
+        if host is None:
+            return None
+        if host not in backends_by_host:
+            backends_by_host[host] = find_backend(self, host)
+        return backends_by_host[host]
+
+    DomainDispatcherApplication.get_backend_for_host = cached_backend
 
 
 def _reset_lightbox_caches() -> None:
