@@ -5,6 +5,7 @@
     lightbox buy --user ID            buy credits locally (a signed Stripe webhook)
     lightbox credits --user ID        show a balance and its ledger
     lightbox cutout PHOTO --out FILE  the local engine's cutout, as an RGBA PNG
+    lightbox avatars ACTION           list, preview, create or generate avatars
 
 `shoot`, `buy` and `credits` talk HTTP to a running `lightbox dev` (``--api`` or
 ``LIGHTBOX_PORT``); with no stack running, `shoot` starts one in this process for
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=int(os.environ.get("LIGHTBOX_PORT", DEFAULT_PORT)))
     dev.add_argument("--sweep-every", type=float, default=60.0, help="seconds between sweeps")
     dev.add_argument("--verbose", action="store_true", help="show the functions' logs")
+    dev.add_argument("--avatars", action="store_true",
+                     help="make the avatar catalogue's placeholder portraits at start")
     dev.set_defaults(run=run_dev)
 
     shoot = commands.add_parser("shoot", help="shoot a product photo into studio shots")
@@ -97,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     cutout.add_argument("photo", type=Path)
     cutout.add_argument("--out", type=Path, required=True)
     cutout.set_defaults(run=run_cutout)
+
+    from lightbox.cli_avatars import add_avatar_commands
+
+    add_avatar_commands(commands)  # `lightbox avatars list|preview|create|generate`
     return parser
 
 
@@ -132,6 +139,10 @@ def run_dev(args: argparse.Namespace) -> int:
     print(f"  Stripe webhook    {stack.url}/webhooks/stripe")
     print(f"  AWS (moto)        {stack.aws_url}")
     print("Sign in from the web app, or: lightbox buy --user ID, lightbox shoot PHOTO --user ID")
+    if args.avatars:
+        from lightbox.cli_avatars import generate_in_background
+
+        generate_in_background()
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while True:

@@ -108,37 +108,38 @@ def kept_avatar(paying_shop: Shop) -> Callable[..., dict]:
 
 
 def test_the_catalogue_batch_asks_once_for_each_portrait(stack: LocalStack) -> None:
-    # Given catalogue avatars whose portraits were never made, and a slow model
+    # Given the whole catalogue, and the portraits already made (none, unless an earlier
+    # test made some)
     ctx = get_context()
-    ids = ["c010", "c011", "c012", "c013"]
-    assert not set(ids) & set(_store().catalogue_portraits())
-    asked_before = len(_portrait_predictions(stack))
-    stack.engine.configure(latency=0.5)
-    # When the operator runs the batch, and runs it again while the portraits are made
-    first = avatars.generate_catalogue(ctx, only=ids)
-    again = avatars.generate_catalogue(ctx, only=ids)
-    # Then the first run asks for each portrait once and the second asks for nothing
-    assert first.requested == ids and not first.failed
-    assert again.requested == [] and again.in_flight == ids
-    assert len(_portrait_predictions(stack)) == asked_before + len(ids)
-    # and each portrait lands at the catalogue's key, a 3:4 JPEG
-    made = _catalogue_made(stack, ids)
     book = load_avatar_catalogue().by_id()
-    for avatar_id in ids:
-        assert made[avatar_id].status == PortraitStatus.READY
-        assert made[avatar_id].key == book[avatar_id].portrait_key
-        portrait = _image(ctx.objects.get(book[avatar_id].portrait_key))
-        assert portrait.format == "JPEG" and portrait.size == (768, 1024)
+    made_before = {i for i, p in _store().catalogue_portraits().items()
+                   if p.status == PortraitStatus.READY}
+    asked_before = len(_portrait_predictions(stack))
+    # When the operator runs the batch, and at once runs it again
+    first = avatars.generate_catalogue(ctx)
+    again = avatars.generate_catalogue(ctx)
+    # Then the first run asks for every portrait not made yet, once, and the second for none
+    assert len(book) >= 100
+    assert set(first.requested) == set(book) - made_before and not first.failed
+    assert set(first.already_made) == made_before
+    assert again.requested == [] and set(again.in_flight) | set(again.already_made) == set(book)
+    assert len(_portrait_predictions(stack)) == asked_before + len(first.requested)
+    # and each portrait lands at the catalogue's key, a 3:4 JPEG
+    made = _catalogue_made(stack, list(book), timeout=300)
+    assert all(made[i].status == PortraitStatus.READY and made[i].key == book[i].portrait_key
+               for i in book)
+    portrait = _image(ctx.objects.get(book["c010"].portrait_key))
+    assert portrait.format == "JPEG" and portrait.size == (768, 1024)
     # When the batch runs once more, after they are made
-    later = avatars.generate_catalogue(ctx, only=ids)
+    later = avatars.generate_catalogue(ctx)
     # Then it creates no prediction at all, and no shop paid for any of it
-    assert later.requested == [] and later.already_made == ids
-    assert len(_portrait_predictions(stack)) == asked_before + len(ids)
+    assert later.requested == [] and set(later.already_made) == set(book)
+    assert len(_portrait_predictions(stack)) == asked_before + len(first.requested)
     assert ctx.ledger.entries(CATALOGUE_OWNER) == []
-    # and the requests were Flux 1.1 Pro Ultra in raw mode with each avatar's own seed
+    # and the requests were Flux 1.1 Pro Ultra in raw mode, each avatar's prompt and seed
     asked = {r.input["seed"]: r for r in _portrait_predictions(stack)[asked_before:]}
-    assert set(asked) == {book[i].seed for i in ids}
-    for avatar_id in ids:
+    assert set(asked) == {book[i].seed for i in first.requested}
+    for avatar_id in first.requested:
         record = asked[book[avatar_id].seed]
         assert record.model == load_models().portrait.model
         assert record.input["raw"] is True and record.input["prompt"] == book[avatar_id].prompt
@@ -150,11 +151,13 @@ def test_regenerating_a_catalogue_portrait_makes_it_again_once(stack: LocalStack
     avatars.generate_catalogue(ctx, only=["c014"])
     first = _catalogue_made(stack, ["c014"])["c014"]
     asked_before = len(_portrait_predictions(stack))
-    # When the operator regenerates it (twice in a row)
+    # When the operator regenerates it, and again while that portrait is being made
+    stack.engine.configure(latency=0.5)
     once = avatars.generate_catalogue(ctx, only=["c014"], regenerate=True)
     twice = avatars.generate_catalogue(ctx, only=["c014"], regenerate=True)
     # Then one new prediction is made, as its next generation, at the same key
-    assert once.requested == ["c014"] and twice.requested == []
+    assert once.requested == ["c014"]
+    assert twice.requested == [] and twice.in_flight == ["c014"]
     assert len(_portrait_predictions(stack)) == asked_before + 1
 
     def remade() -> bool:
@@ -217,6 +220,10 @@ def test_the_wizard_makes_candidates_and_keeps_the_chosen_one(paying_shop: Shop)
     keys = [_key_of(c["portrait_url"]) for c in view["candidates"]]
     assert all(k.startswith(f"avatars/users/{paying_shop.user}/{avatar_id}/") for k in keys)
     assert _image(httpx.get(view["candidates"][1]["portrait_url"]).content).size == (768, 1024)
+    # and until one is kept, no job can use the avatar
+    early = paying_shop.http.post(f"{stack.url}/api/uploads", json={
+        "scenes": ["with-model-holding"], "avatar_id": avatar_id})
+    assert early.status_code == 409
     # When it keeps the second candidate
     kept = paying_shop.http.post(f"{url}/{avatar_id}/keep", json={"candidate": 2})
     # Then that portrait is the avatar's, and the avatar is usable and listed as the shop's
@@ -323,10 +330,10 @@ def test_a_job_with_another_shops_avatar_is_refused_and_nothing_is_reserved(
                                              "avatar_id": avatar["avatar_id"]})
     # Then it is refused as if the avatar did not exist
     assert answer.status_code == 404
-    # and without an avatar, or with one never made, it is refused too
+    # and without an avatar, or with one that does not exist, it is refused too
     assert other_shop.http.post(url, json={"scenes": WITH_MODEL}).status_code == 422
-    unmade = other_shop.http.post(url, json={"scenes": WITH_MODEL, "avatar_id": "c120"})
-    assert unmade.status_code == 409
+    unknown = other_shop.http.post(url, json={"scenes": WITH_MODEL, "avatar_id": "c999"})
+    assert unknown.status_code == 404
     # and nothing was reserved: the only credit movement is the purchase
     account = other_shop.balance()
     assert account["balance"] == 200 and account["reserved"] == 0
