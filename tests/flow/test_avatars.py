@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -340,3 +341,29 @@ def test_a_job_with_another_shops_avatar_is_refused_and_nothing_is_reserved(
     kinds = [e.kind for e in get_context().ledger.entries(other_shop.user)]
     assert kinds == [EntryKind.PURCHASE]
     assert get_context().store.list_jobs(other_shop.user)[0] == []
+
+
+def test_a_portrait_whose_webhook_is_lost_is_finished_by_the_sweeper(paying_shop: Shop) -> None:
+    # Given a portrait whose webhook never comes
+    stack = paying_shop.stack
+    stack.engine.add_fault(Fault(kind="lose_webhook", model="portrait", count=1))
+    created = paying_shop.http.post(f"{stack.url}/api/avatars",
+                                    json={**CHOICES, "candidates": 1})
+    assert created.status_code == 201
+    avatar_id = created.json()["avatar_id"]
+
+    def finished_unheard() -> bool:
+        candidates = _store().get_candidates(avatar_id)
+        record = stack.engine.get(candidates[0].prediction_id or "") if candidates else None
+        return record is not None and record.status == "succeeded"
+
+    assert stack.engine.wait_for(lambda _: finished_unheard(), timeout=60)
+    assert _store().get_avatar(avatar_id).status == AvatarStatus.GENERATING
+    # When the sweeper runs after the prediction's deadline
+    later = datetime.now(UTC) + timedelta(
+        seconds=get_context().settings.prediction_deadline_seconds + 1)
+    report = stack.run_sweeper(later)
+    # Then it asked once, and the same state machine recorded the portrait and its credit
+    assert report["predictions_settled"] >= 1
+    assert _avatar_settled(stack, avatar_id).status == AvatarStatus.CHOOSING
+    assert paying_shop.balance()["balance"] == 199
