@@ -100,17 +100,21 @@ OPTIONS: dict[str, list[dict[str, str]]] = {
     ],
 }
 
+def _names(text: str) -> list[str]:
+    return text.split()
+
+
 NAMES = {
-    "feminine": """Amara Sofia Mei Priya Olivia Fatima Ingrid Lucia Aiko Zanele Chloe Leila
+    "feminine": _names("""Amara Sofia Mei Priya Olivia Fatima Ingrid Lucia Aiko Zanele Chloe Leila
         Hana Isabela Nadia Grace Yara Elena Keiko Adaeze Maya Rosa Anika Freya Layla
         Camila Ji-woo Thandiwe Emma Noor Valentina Sakura Imani Clara Esra Lina Marisol
-        Ava Kavya Zoe Ayasha Bianca Dalia Greta Ife Mira Naledi Rania""".split(),
-    "masculine": """Kwame Mateo Hiroshi Arjun Liam Omar Lars Diego Kenji Sipho Lucas Karim
+        Ava Kavya Zoe Ayasha Bianca Dalia Greta Ife Mira Naledi Rania"""),
+    "masculine": _names("""Kwame Mateo Hiroshi Arjun Liam Omar Lars Diego Kenji Sipho Lucas Karim
         Min-jun Rafael Ivan Daniel Tariq Marco Takeshi Chidi Noah Pablo Rohan Erik Yusuf
         Andrés Wei Themba Samuel Hassan Luca Haruto Malik Felix Emre Ali Joaquín Ben
-        Vikram Theo Kai Bruno Darius Gustav Obi Nikhil Tomás Zaid""".split(),
-    "androgynous": """Alex Sam Robin Jordan Charlie Noa Ari Sasha Quinn Rowan Avery Jules
-        Remy Sky Eden River Taylor Morgan Jesse Riley Emery Indigo Sage Lumi""".split(),
+        Vikram Theo Kai Bruno Darius Gustav Obi Nikhil Tomás Zaid"""),
+    "androgynous": _names("""Alex Sam Robin Jordan Charlie Noa Ari Sasha Quinn Rowan Avery Jules
+        Remy Sky Eden River Taylor Morgan Jesse Riley Emery Indigo Sage Lumi"""),
 }
 COLOURS = ["navy", "white", "black", "grey", "olive", "burgundy", "mustard", "cream",
            "denim", "teal", "camel", "sage", "charcoal", "lavender", "red", "green"]
