@@ -146,6 +146,28 @@ def test_the_catalogue_batch_asks_once_for_each_portrait(stack: LocalStack) -> N
         assert record.input["raw"] is True and record.input["prompt"] == book[avatar_id].prompt
 
 
+def test_the_picker_filters_the_catalogue_by_attribute(paying_shop: Shop) -> None:
+    # Given catalogue avatars with and without portraits
+    ctx, stack = get_context(), paying_shop.stack
+    avatars.generate_catalogue(ctx, only=["c003", "c008"])
+    _catalogue_made(stack, ["c003", "c008"])
+    url = f"{stack.url}/api/avatars"
+    # When the picker asks for the options, then for some values of two attributes
+    options = paying_shop.http.get(f"{url}/options").json()
+    wanted = {"gender_presentation": ["feminine", "androgynous"], "skin_tone": ["fair", "olive"]}
+    found = paying_shop.http.get(url, params={**wanted, "usable": "true"}).json()["avatars"]
+    # Then the options are the catalogue's attributes, with the portrait price
+    assert list(options["attributes"]) == list(load_avatar_catalogue().attributes)
+    assert options["portrait_price"] == ctx.pricing.portrait
+    # and every avatar found matches every filter (any of its values), with a portrait link
+    expected = {a.id for a in load_avatar_catalogue().avatars
+                if a.attributes.gender_presentation in wanted["gender_presentation"]
+                and a.attributes.skin_tone in wanted["skin_tone"]}
+    made = {i for i, p in _store().catalogue_portraits().items() if p.key}
+    assert {a["avatar_id"] for a in found} == expected & made
+    assert found and all(a["usable"] and a["portrait_url"] for a in found)
+
+
 def test_regenerating_a_catalogue_portrait_makes_it_again_once(stack: LocalStack) -> None:
     # Given a catalogue portrait that is made
     ctx = get_context()
