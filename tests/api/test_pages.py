@@ -80,3 +80,31 @@ def test_a_job_id_in_the_address_is_escaped_in_the_page() -> None:
     page = _client().get("/jobs/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E").text
     assert "<img src=x" not in page
     assert 'data-job-id="&#34;&gt;&lt;img src=x onerror=alert(1)&gt;"' in page
+
+
+def test_the_upload_page_has_the_avatar_picker_and_its_script() -> None:
+    # Given the upload page and the avatar picker's script
+    client = _client()
+    page = client.get("/").text
+    script = client.get("/static/avatars.js")
+    # Then the page loads the picker before the page's own script, which uses it
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert page.index('<script src="/static/avatars.js" defer>') < page.index(
+        '<script src="/static/home.js" defer>')
+    # and holds the picker (hidden until a "with a model" scene is chosen): the filters,
+    # the grid, the pager, and "Create your own" with its cost and candidates
+    for element in ('<fieldset class="avatar-picker" id="avatar-picker"',
+                    'id="avatar-filters" role="group" aria-label="Filter the avatars"',
+                    '<ul class="avatars" id="avatars"', 'id="avatar-pager"',
+                    'id="avatar-error" role="alert"', "<summary>Create your own</summary>",
+                    'id="wizard-fields"', 'id="wizard-cost"', 'id="wizard-create"',
+                    'id="candidates"'):
+        assert element in page, element
+    # and every control of it has a label
+    for control in ("avatar-source", "avatar-usable", "wizard-name", "wizard-candidates"):
+        assert f'<label for="{control}"' in page, control
+    # and the script calls the avatars API the page relies on; the order sends the choice
+    for call in ("/api/avatars/options", "/api/avatars?", "/keep"):
+        assert call in script.text, call
+    assert "avatar_id: avatarId" in client.get("/static/home.js").text

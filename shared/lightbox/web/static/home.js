@@ -1,5 +1,6 @@
-// The new-shoot page: choose a photo and scenes, see the cost, then ask the API for a
-// presigned POST and send the photo straight to the bucket (with a progress bar).
+// The new-shoot page: choose a photo and scenes (and, for "with a model" scenes, an
+// avatar: avatars.js), see the cost, then ask the API for a presigned POST and send the
+// photo straight to the bucket (with a progress bar).
 "use strict";
 
 (() => {
@@ -61,6 +62,7 @@
       <label>
         <img alt="" width="80" height="80">
         <span class="name"></span>
+        <span class="tag" hidden>With a model: needs an avatar</span>
         <span class="price"></span>
       </label>`;
     const box = item.querySelector("input");
@@ -70,6 +72,8 @@
     item.querySelector("label").htmlFor = box.id;
     item.querySelector("img").src = scene.thumbnail_url;
     item.querySelector(".name").textContent = scene.name;
+    item.querySelector(".tag").hidden = !scene.person;
+    if (scene.person) item.classList.add("with-model");
     item.querySelector(".price").textContent =
       `${scene.price} credit${scene.price === 1 ? "" : "s"} a shot`;
     return item;
@@ -85,12 +89,20 @@
     return [...document.querySelectorAll("input[name=scene]:checked")].map((box) => box.value);
   }
 
+  // The chosen scenes with a person: they need an avatar (the API answers 422 without).
+  function personScenes(chosen) {
+    const person = new Set(scenes.filter((s) => s.person).map((s) => s.id));
+    return chosen.filter((id) => person.has(id));
+  }
+
   function variants() {
     return Math.max(1, parseInt($("variants").value, 10) || 1);
   }
 
   function showCost() {
     const chosen = chosenScenes();
+    const withModel = personScenes(chosen);
+    LightboxAvatars.need(withModel.length > 0);
     if (!chosen.length) {
       $("cost").textContent = "Choose at least one scene.";
       return;
@@ -100,8 +112,15 @@
     const credits = chosen.reduce((sum, id) => sum + price[id], 0) * variants();
     let have = balance === null ? "" : ` You have ${balance}.`;
     if (balance !== null && credits > balance) have += " Buy credits first.";
+    let models = "";
+    if (withModel.length) {
+      const modelShots = withModel.length * variants();
+      const modelCredits = withModel.reduce((sum, id) => sum + price[id], 0) * variants();
+      models = ` (${modelShots} with a model: ${modelCredits} credit${modelCredits === 1 ? "" : "s"})`;
+    }
     $("cost").textContent =
-      `${shots} shot${shots === 1 ? "" : "s"} for ${credits} credit${credits === 1 ? "" : "s"}.${have}`;
+      `${shots} shot${shots === 1 ? "" : "s"} for ${credits} credit${credits === 1 ? "" : "s"}` +
+      `${models}.${have}`;
   }
 
   // --- the upload ---------------------------------------------------------------------
@@ -138,16 +157,21 @@
     event.preventDefault();
     const error = $("form-error");
     const chosen = chosenScenes();
-    const problem = photoProblem(photo) || (chosen.length ? null : "Choose at least one scene.");
+    const avatarId = personScenes(chosen).length ? LightboxAvatars.chosen() : null;
+    const problem = photoProblem(photo) || (chosen.length ? null : "Choose at least one scene.") ||
+      (personScenes(chosen).length && !avatarId
+        ? "Choose an avatar for the scenes with a model (or create your own)." : null);
     if (problem) {
       Lightbox.show(error, problem);
+      if (avatarId === null && personScenes(chosen).length && photo) LightboxAvatars.focus();
       return;
     }
     Lightbox.show(error, "");
     $("start").disabled = true;
     try {
       const ticket = await Lightbox.api("/api/uploads", {
-        method: "POST", body: { scenes: chosen, variants: variants() },
+        method: "POST",
+        body: { scenes: chosen, variants: variants(), ...(avatarId ? { avatar_id: avatarId } : {}) },
       });
       await postToBucket(ticket, photo);
       location.assign(`/jobs/${encodeURIComponent(ticket.job_id)}`);
@@ -200,6 +224,11 @@
     watchDrops();
     $("variants").addEventListener("input", showCost);
     $("shoot-form").addEventListener("submit", start);
+    // The avatar wizard reserves and settles credits: keep the cost line's balance true.
+    document.addEventListener("lightbox:credits", () => {
+      Lightbox.refreshBalance().then((account) => { balance = account.balance; showCost(); })
+        .catch(() => {});
+    });
     try {
       const [account] = await Promise.all([Lightbox.refreshBalance(), loadScenes(), loadJobs()]);
       balance = account.balance;
