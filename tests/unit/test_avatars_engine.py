@@ -55,7 +55,7 @@ def test_the_engine_serves_the_with_model_compose_model() -> None:
 def test_a_placeholder_portrait_has_the_shape_the_portrait_model_was_asked_for() -> None:
     spec = load_models().portrait
     avatar = avatars.load_avatar_catalogue().avatars[0]
-    inputs = {**spec.input, **avatars.portrait_inputs(spec, avatar.prompt, avatar.seed)}
+    inputs = {**spec.input, **avatars.portrait_inputs(avatar.prompt, avatar.seed)}
     data, content_type = stand_ins.run("portrait", inputs, fetch=lambda url: b"")
     image = Image.open(io.BytesIO(data))
     assert content_type == "image/jpeg" and image.format == "JPEG"

@@ -138,7 +138,7 @@ def test_a_catalogue_portrait_request_is_flux_ultra_in_raw_mode(
     avatar = avatars.load_avatar_catalogue().avatars[0]
     spec = load_models().portrait
     # When its portrait is asked for, as the batch asks
-    gateway.create_prediction(spec, avatars.portrait_inputs(spec, avatar.prompt, avatar.seed),
+    gateway.create_prediction(spec, avatars.portrait_inputs(avatar.prompt, avatar.seed),
                               webhook=WEBHOOK)
     # Then Flux 1.1 Pro Ultra is run by name with inputs it accepts
     assert wire.path() == "/v1/models/black-forest-labs/flux-1.1-pro-ultra/predictions"
@@ -163,7 +163,7 @@ def test_wizard_candidates_differ_only_by_seed(gateway: ReplicateGateway, wire: 
     spec = load_models().portrait
     # When each candidate is asked for
     for seed in seeds:
-        gateway.create_prediction(spec, avatars.portrait_inputs(spec, prompt, seed),
+        gateway.create_prediction(spec, avatars.portrait_inputs(prompt, seed),
                                   webhook=WEBHOOK)
     # Then the three bodies are accepted, raw, and the same but for the seed
     bodies = [assert_accepted(wire.body(i), FLUX_ULTRA) for i in range(3)]

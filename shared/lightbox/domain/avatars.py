@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lightbox.catalog import ModelSpec, WithModelSpec, read_yaml
+from lightbox.catalog import WithModelSpec, read_yaml
 from lightbox.domain.planning import derive_seed
 from lightbox.errors import InvalidInput
 
@@ -273,8 +273,9 @@ def candidate_label(candidate: int) -> str:
     return f"{candidate:02d}"
 
 
-def portrait_inputs(spec: ModelSpec, prompt: str, seed: int) -> dict[str, Any]:
-    """What Lightbox adds to the portrait model's configured inputs (raw, ratio, format)."""
+def portrait_inputs(prompt: str, seed: int) -> dict[str, Any]:
+    """What Lightbox adds to the portrait model's configured inputs (models.yaml: raw
+    mode, aspect ratio, output format, safety tolerance): the prompt and the seed."""
     return {"prompt": prompt, "seed": seed}
 
 

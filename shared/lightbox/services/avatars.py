@@ -382,13 +382,13 @@ def generate_catalogue(
             lambda job: _start_catalogue_portrait(ctx, store, job[0], job[1], regenerate),
             admitted,
         ))
-    for (entry, _), outcome in zip(admitted, outcomes, strict=True):
+    for (entry, _), (outcome, reason) in zip(admitted, outcomes, strict=True):
         if outcome == "requested":
             report.requested.append(entry.id)
         elif outcome == "in_flight":
             report.in_flight.append(entry.id)
         else:
-            report.failed[entry.id] = outcome
+            report.failed[entry.id] = reason or "not asked for"
     unused = len(admitted) - len(report.requested)
     if unused:
         ctx.budget.give_back(unused)
@@ -399,29 +399,33 @@ def generate_catalogue(
     return report
 
 
+BatchOutcome = tuple[Literal["requested", "in_flight", "failed"], str | None]
+
+
 def _start_catalogue_portrait(
     ctx: Context, store: AvatarStore, entry: CatalogueAvatar, previous: Portrait | None,
     regenerate: bool,
-) -> str:
+) -> BatchOutcome:
+    """Claim one catalogue portrait, then ask for it; (outcome, why it failed)."""
     claimed = store.claim_catalogue_portrait(
         entry.id, seed=entry.seed, previous=previous, regenerate=regenerate,
         stale_before=utcnow() - STALE_CLAIM,
     )
     if claimed is None:
-        return "in_flight"  # another batch claimed it first
+        return "in_flight", None  # another batch claimed it first
     try:
         _start_portrait(ctx, entry.prompt, claimed, owner=CATALOGUE_OWNER)
     except LightboxError as error:
         store.fail_unbound(entry.id, 1, error.message)
-        return error.message
-    return "requested"
+        return "failed", error.message
+    return "requested", None
 
 
 def _start_portrait(ctx: Context, prompt: str, portrait: Portrait, *, owner: str) -> str:
     """Create one portrait prediction, record it, and bind the portrait to it (once)."""
     spec = ctx.models.portrait
     prediction_id = ctx.replicate.create_prediction(
-        spec, domain.portrait_inputs(spec, prompt, portrait.seed), webhook=ctx.webhook_url()
+        spec, domain.portrait_inputs(prompt, portrait.seed), webhook=ctx.webhook_url()
     )
     now = utcnow()
     ctx.store.put_prediction(Prediction(
