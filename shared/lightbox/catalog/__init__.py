@@ -1,4 +1,4 @@
-"""The catalogue: scenes, models, prices and presets, kept as data files.
+"""The catalogue: scenes, models, prices, presets and avatars, kept as data files.
 
 Everything here is read once per process and cached; a deployment can point
 ``LIGHTBOX_CATALOG_DIR`` at its own copies to change prompts, models or prices
