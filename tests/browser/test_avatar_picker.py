@@ -21,6 +21,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: c002 in catalog/avatars.yaml: the first catalogue avatar aged 55–64.
 NOAH = "c002"
+#: The wizard's choices, by the labels the page shows.
+OWN = {"Age": "25–34", "Gender presentation": "Feminine", "Skin tone": "Medium",
+       "Hair": "Long black", "Build": "Average", "Style": "Casual", "Setting": "Studio"}
 
 
 def _portrait_made(avatar_id: str) -> bool:
@@ -41,7 +44,8 @@ def test_a_shop_filters_the_avatars_picks_one_and_shoots_with_a_model(
     sign_in(page, stack, prefix="browser-avatar")
     page.get_by_role("button", name="Buy credits").click()
     page.get_by_role("button", name="Pay").click()
-    expect(page.locator("#balance")).to_have_text("200")
+    expect(page).to_have_url(f"{stack.url}/?checkout=done")
+    expect(page.locator("#balance")).to_have_text("200", timeout=15_000)
 
     # When they choose the photo and a "with a model" scene
     page.get_by_label("Choose a photo").set_input_files(COFFEE)
@@ -55,6 +59,25 @@ def test_a_shop_filters_the_avatars_picks_one_and_shoots_with_a_model(
         "1 shot for 2 credits (1 with a model: 2 credits). You have 200.")
     expect(page.locator("#avatars li")).to_have_count(12)
     expect(page.locator("#avatar-page")).to_have_text("Page 1 of 10")
+
+    # When they describe their own model, ask for one candidate and keep it
+    page.get_by_text("Create your own", exact=True).focus()  # by keyboard
+    page.keyboard.press("Enter")
+    wizard = picker.get_by_role("group", name="Describe your model")
+    for attribute, value in OWN.items():
+        wizard.get_by_label(attribute, exact=True).select_option(label=value)
+    wizard.get_by_label("Name (optional)").fill("Ada")
+    wizard.get_by_label("Candidate portraits").fill("1")
+    expect(page.locator("#wizard-cost")).to_contain_text("1 candidate portrait for 1 credit")
+    wizard.get_by_role("button", name="Make the portraits").click()
+    keep = wizard.get_by_role("button", name="Keep portrait 1 of Ada")
+    expect(keep).to_be_enabled()
+    expect(wizard.get_by_role("img", name="Ada, portrait 1")).to_have_js_property("complete", True)
+    keep.click()
+    # Then Ada is theirs, chosen, first in the picker, and her portrait cost one credit
+    expect(page.locator("#avatar-chosen")).to_have_text("Chosen: Ada (your own).")
+    expect(page.get_by_role("radio", name=re.compile(r"^Ada: age 25–34"))).to_be_checked()
+    expect(page.locator("#balance")).to_have_text("199")
 
     # When they filter the catalogue by age
     filters = picker.get_by_role("group", name="Filter the avatars")
@@ -86,6 +109,6 @@ def test_a_shop_filters_the_avatars_picks_one_and_shoots_with_a_model(
     job_id = page.url.rsplit("/", 1)[1]
     expect(page.locator(".shot[data-phase=done]")).to_have_count(1, timeout=120_000)
     expect(page.locator("#job-status")).to_have_text("Done. 1 of 1 shots done.")
-    expect(page.locator("#balance")).to_have_text("198")
+    expect(page.locator("#balance")).to_have_text("197")
     job = get_context().store.get_job(job_id)
     assert job is not None and job.avatar_id == NOAH
