@@ -23,10 +23,11 @@ from typing import TypeVar
 import cv2
 import numpy as np
 import yaml
-from lightbox.engine.vision.render import SceneLook, SceneRender, compose_scene
-from lightbox.engine.vision.upscale import upscale
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
+
+from lightbox.engine.vision.render import SceneLook, SceneRender, compose_scene
+from lightbox.engine.vision.upscale import upscale
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / ".." / "shared" / "samples"

@@ -16,5 +16,5 @@ from lightbox.services.sweeper import sweep
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
     # The schedule's own timestamp is "now": a delayed or replayed run sweeps as of
     # when it was meant to run.
-    now = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
+    now = datetime.fromisoformat(event.time)
     return sweep(get_context(), now).model_dump(mode="json")

@@ -56,7 +56,7 @@ class LocalFunction:
     def handler(self) -> Callable[[Any, Any], Any]:
         with self._import_lock:
             if self._module is None:
-                module_file, attribute = self.handler_name.rsplit(".", 1)
+                module_file, _ = self.handler_name.rsplit(".", 1)
                 path = self.code_dir / f"{module_file}.py"
                 spec = importlib.util.spec_from_file_location(f"lightbox_fn_{self.name}", path)
                 assert spec and spec.loader

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-import lightbox.errors as errors
+from lightbox import errors
 from lightbox_local.stack import ASL
 from lightbox_local.template import resources
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import boto3
 import pytest
-from lightbox_local.template import create_table
 from moto import mock_aws
 
 from lightbox.adapters.ledger import CreditLedger
+from lightbox_local.template import create_table
 
 REGION = "us-east-1"
 TABLE = "lightbox-test"

@@ -31,7 +31,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from lightbox_local.template import create_table
 
 from lightbox.adapters.ledger import CreditLedger, EntryKind, ReservationState
 from lightbox.adapters.stripe_gateway import (
@@ -47,6 +46,7 @@ from lightbox.services.payments import (
     credits_to_take_back,
     handle_stripe_webhook,
 )
+from lightbox_local.template import create_table
 
 SECRET = "whsec_test_properties"
 USERS = ("ada", "bo")

@@ -536,7 +536,7 @@ class RecordingStripe(stripe.HTTPClient):
         self.status = status
         self.requests: list[tuple[str, str, dict[str, str], str]] = []
 
-    def request(self, method, url, headers, post_data=None, *, _usage=None):  # noqa: ANN001
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
         self.requests.append((method, url, dict(headers or {}), post_data or ""))
         if self.status != 200:
             return json.dumps({"error": {"message": "down", "type": "api_error"}}), self.status, {}

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pillow_heif
 import pytest
+from PIL import Image, ImageCms, features
+
 from lightbox.domain.images import NormalisedImage, normalise_upload, sniff_image_type
 from lightbox.errors import ImageTooLarge, InvalidImage
-from PIL import Image, ImageCms, features
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 

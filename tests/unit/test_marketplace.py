@@ -13,6 +13,8 @@ import numpy as np
 import pydantic
 import pytest
 import yaml
+from PIL import Image, ImageCms, ImageDraw, ImageFilter
+
 from lightbox.domain.marketplace import (
     LANCZOS_CLEAN_UPSCALE,
     Canvas,
@@ -29,7 +31,6 @@ from lightbox.domain.marketplace import (
 )
 from lightbox.domain.provenance import Provenance, read_digital_source_type
 from lightbox.errors import ImageTooLarge, InvalidInput, LightboxError
-from PIL import Image, ImageCms, ImageDraw, ImageFilter
 
 REQUIRED_PRESETS = {
     "amazon-main",

@@ -11,6 +11,8 @@ from io import BytesIO
 import numpy as np
 import pydantic
 import pytest
+from PIL import Image
+
 from lightbox.domain.marketplace import encode_for_preset, fit_to_preset, load_presets
 from lightbox.domain.provenance import (
     IPTC_EXT_NS,
@@ -22,7 +24,6 @@ from lightbox.domain.provenance import (
     read_provenance,
 )
 from lightbox.errors import InvalidImage
-from PIL import Image
 
 AI_URI = b"http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 

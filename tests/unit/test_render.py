@@ -16,13 +16,14 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from PIL import Image, ImageDraw, ImageFilter
+from skimage.color import deltaE_ciede2000, rgb2lab
+
 from lightbox.engine.vision import render as render_module
 from lightbox.engine.vision.portrait import render_portrait
 from lightbox.engine.vision.render import SceneLook, compose_scene, render_scene
 from lightbox.engine.vision.upscale import upscale
 from lightbox.errors import InvalidImage, InvalidInput
-from PIL import Image, ImageDraw, ImageFilter
-from skimage.color import deltaE_ciede2000, rgb2lab
 
 SCENES_YAML = Path(render_module.__file__).resolve().parents[2] / "catalog" / "scenes.yaml"
 SIZE = (640, 640)

@@ -753,7 +753,7 @@ def _cancellation_codes(error: ClientError, count: int) -> list[str]:
 
 def _back_off(attempt: int, *, sleep: Callable[[float], None] = time.sleep) -> None:
     """A short, jittered pause before trying a contended write again."""
-    sleep(random.uniform(0, 0.005 * (2**attempt)))  # noqa: S311 - jitter, not secrecy
+    sleep(random.uniform(0, 0.005 * (2**attempt)))
 
 
 def _encode_cursor(last_key: dict[str, Any]) -> str:

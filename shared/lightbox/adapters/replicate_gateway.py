@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import replicate
 from replicate.exceptions import ReplicateError
-from replicate.webhook import WebhookSigningSecret, Webhooks, WebhookValidationError
+from replicate.webhook import Webhooks, WebhookSigningSecret, WebhookValidationError
 
 from lightbox.catalog import ModelSpec
 from lightbox.errors import InvalidSignature, ModelError, RateBudgetExhausted, TransientError

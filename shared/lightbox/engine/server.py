@@ -403,7 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
     engine: Engine
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("engine %s", format % args)
 
     def _json(self, status: int, payload: Any) -> None:
@@ -433,7 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(401, "Invalid token.")
         return False
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path.startswith("/files/"):
             with self.engine._lock:
@@ -460,7 +460,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, record.to_json(self.engine.base_url))
         return self._error(404, "Not found.")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = urlsplit(self.path).path
         try:
             body = self._body()
