@@ -19,6 +19,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +175,27 @@ class Session:
         return self.http.post(f"{self.api}{path}", json=payload)
 
 
+@contextmanager
+def api_or_local_stack(
+    explicit: str | None,
+    *,
+    why: str = "moto, the local engine, the functions",
+    sweep_every: float | None = 30.0,
+) -> Iterator[tuple[str, Any]]:
+    """The API to talk to: a running `lightbox dev`, else a stack started (and stopped)
+    for this command. Yields (url, the stack or None)."""
+    api = _running_api(explicit)
+    if api is not None:
+        yield api, None
+        return
+    print(f"Starting the local stack ({why})...", flush=True)
+    stack = _start_stack(sweep_every=sweep_every)
+    try:
+        yield stack.url, stack
+    finally:
+        stack.stop()
+
+
 def _running_api(explicit: str | None) -> str | None:
     if explicit:
         return explicit
@@ -193,19 +216,10 @@ def _running_api(explicit: str | None) -> str | None:
 def run_shoot(args: argparse.Namespace) -> int:
     if not args.photo.is_file():
         raise CliError(f"no such photo: {args.photo}")
-    api = _running_api(args.api)
-    stack = None
-    if api is None:
-        print("Starting the local stack (moto, the local engine, the functions)...", flush=True)
-        stack = _start_stack()
-        api = stack.url
-    try:
+    with api_or_local_stack(args.api) as (api, _):
         if args.buy:
             _buy(api, args.user, args.buy)
         return shoot(api, args)
-    finally:
-        if stack is not None:
-            stack.stop()
 
 
 def shoot(api: str, args: argparse.Namespace) -> int:

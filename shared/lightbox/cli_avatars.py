@@ -149,15 +149,10 @@ def _fetch_avatars(session: Any, filters: dict[str, list[str]], source: str,
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from lightbox.cli import Session, _running_api, _start_stack
+    from lightbox.cli import Session, api_or_local_stack
 
-    api = _running_api(args.api)
-    stack = None
-    if api is None:
-        print("Starting the local stack to draw the portraits (placeholders)...", flush=True)
-        stack = _start_stack(sweep_every=None)
-        api = stack.url
-    try:
+    with api_or_local_stack(args.api, why="placeholder portraits",
+                            sweep_every=None) as (api, stack):
         session = Session(api, args.user)
         if stack is not None and args.source != "mine":
             ids = [r["avatar_id"] for r in _catalogue_rows(_filters(args))][: args.limit]
@@ -175,9 +170,6 @@ def run_preview(args: argparse.Namespace) -> int:
         sheet.save(args.out)
         print(f"{args.out}: {len(found)} portraits")
         return 0
-    finally:
-        if stack is not None:
-            stack.stop()
 
 
 def _download(url: str) -> Any:
@@ -218,15 +210,9 @@ def render_avatar_sheet(entries: list[tuple[dict[str, Any], Any]], *, title: str
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from lightbox.cli import Session, _buy, _running_api, _start_stack
+    from lightbox.cli import Session, _buy, api_or_local_stack
 
-    api = _running_api(args.api)
-    stack = None
-    if api is None:
-        print("Starting the local stack (moto, the local engine, the functions)...", flush=True)
-        stack = _start_stack(sweep_every=None)
-        api = stack.url
-    try:
+    with api_or_local_stack(args.api, sweep_every=None) as (api, _):
         if args.buy:
             _buy(api, args.user, args.buy)
         session = Session(api, args.user)
@@ -258,9 +244,6 @@ def run_create(args: argparse.Namespace) -> int:
             print(f"Kept candidate {args.keep}: order the with-model-* scenes with "
                   f"\"avatar_id\": \"{avatar['avatar_id']}\" (POST /api/uploads)")
         return 0
-    finally:
-        if stack is not None:
-            stack.stop()
 
 
 def _wait_for_candidates(session: Any, avatar_id: str, timeout: float) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,12 +112,18 @@ class Shop:
         return job
 
 
-@pytest.fixture
-def shop(stack: LocalStack) -> Iterator[Shop]:
-    user = f"flow-shop-{next(_users)}"
+@contextmanager
+def signed_in(stack: LocalStack, user: str) -> Iterator[Shop]:
+    """A shop user signed in through the local issuer, as the web app and CLI do."""
     token = httpx.post(f"{stack.url}/local/sign-in", json={"user": user}).json()["token"]
     with httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=60) as http:
         yield Shop(stack=stack, user=user, http=http)
+
+
+@pytest.fixture
+def shop(stack: LocalStack) -> Iterator[Shop]:
+    with signed_in(stack, f"flow-shop-{next(_users)}") as signed:
+        yield signed
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from lightbox.models import AvatarStatus, JobStatus, PortraitStatus, ShotStatus
 from lightbox.services import avatars
 from lightbox.services.context import get_context
 from lightbox_local.stack import LocalStack
-from tests.flow.conftest import Shop
+from tests.flow.conftest import Shop, signed_in
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]
 
@@ -81,10 +81,8 @@ def _key_of(url: str) -> str:
 
 @pytest.fixture
 def other_shop(stack: LocalStack) -> Iterator[Shop]:
-    user = f"avatar-other-{next(_others)}"
-    token = httpx.post(f"{stack.url}/local/sign-in", json={"user": user}).json()["token"]
-    with httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=60) as http:
-        yield Shop(stack=stack, user=user, http=http)
+    with signed_in(stack, f"avatar-other-{next(_others)}") as signed:
+        yield signed
 
 
 @pytest.fixture
