@@ -22,6 +22,12 @@ CHROMIUM = "/usr/bin/chromium"
 _users = itertools.count(1)
 
 
+#: Assertions wait for what the page shows (they pass as soon as it does). What the
+#: page waits for here spans webhooks, function cold starts and the pipeline on a
+#: shared 2-core machine, so give them up to 30 s rather than Playwright's 5 s.
+expect.set_options(timeout=30_000)
+
+
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     local = LocalStack(StackOptions(log_level="WARNING")).start()

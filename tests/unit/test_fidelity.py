@@ -638,3 +638,20 @@ def test_a_stricter_threshold_changes_the_verdict() -> None:
     # Then the same shot fails on colour: the thresholds are really read
     assert not verdict.passed
     assert any("colour" in reason for reason in verdict.reasons)
+
+
+def test_a_plain_product_is_not_judged_as_printed_on_when_its_edge_lands_off_position() -> None:
+    # Given a plain red box rendered by the local engine at several layouts, where the
+    # located position can be a few pixels off its real edge
+    from lightbox.catalog import load_scenes
+    from lightbox.engine.vision.render import SceneLook, render_scene
+
+    box = Image.new("RGBA", (600, 600), (0, 0, 0, 0))
+    box.paste(Image.new("RGBA", (300, 400), (180, 40, 40, 255)), (150, 100))
+    look = SceneLook.from_dict(load_scenes()["white-studio"].look)
+    for seed in range(8):
+        shot = render_scene(box, look, seed=seed, size=(768, 768))
+        # When it is checked, then no detail counts as added and the shot passes
+        result = check_shot(shot, box)
+        assert result.measures["detail_added_share"] == 0.0, seed
+        assert result.passed, (seed, result.reasons)

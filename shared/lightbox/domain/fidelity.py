@@ -792,7 +792,13 @@ def _detail_change(
             weight = coverage * template.size
             if contrast < limits.detail_min_texture:
                 plain_area += weight
-                if float(shot[top:bottom, left:right].std()) > 2 * limits.detail_min_texture:
+                # Texture in the shot counts as added unless the cutout has some within
+                # the located position's slack: a product edge a few pixels off is not
+                # a print on a plain product.
+                nearby = wanted[max(0, top - slack) : bottom + slack,
+                                max(0, left - slack) : right + slack]
+                strong = 2 * limits.detail_min_texture
+                if float(shot[top:bottom, left:right].std()) > strong and nearby.std() <= strong:
                     added += weight
                 continue
             search = padded[top : bottom + 2 * slack, left : right + 2 * slack]
