@@ -96,8 +96,10 @@ def test_a_shop_filters_the_avatars_picks_one_and_shoots_with_a_model(
     noah = page.get_by_role("radio", name=re.compile(r"^Noah: age 55–64"))
     expect(noah).to_be_enabled()
     expect(page.locator("#avatars input:disabled").first).to_be_visible()
-    expect(page.get_by_role("img", name=re.compile(r"^Noah: "))).to_have_js_property(
-        "complete", True)
+    portrait = page.get_by_role("img", name=re.compile(r"^Noah: "))
+    portrait.scroll_into_view_if_needed()  # portraits load lazily, as they come into view
+    expect(portrait).to_have_js_property("complete", True)
+    assert portrait.evaluate("(image) => image.naturalWidth") > 0
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
     # When they pick Noah and start the shoot

@@ -19,6 +19,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.getElementById("pay").addEventListener("click", pay);
+    const button = document.getElementById("pay");
+    button.addEventListener("click", pay);
+    button.disabled = false;  // ready: it starts disabled so no click goes unheard
   });
 })();

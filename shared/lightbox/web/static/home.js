@@ -224,6 +224,7 @@
     watchDrops();
     $("variants").addEventListener("input", showCost);
     $("shoot-form").addEventListener("submit", start);
+    $("start").disabled = false;  // ready: it starts disabled so a submit cannot reload
     // The avatar wizard reserves and settles credits: keep the cost line's balance true.
     document.addEventListener("lightbox:credits", () => {
       Lightbox.refreshBalance().then((account) => { balance = account.balance; showCost(); })

@@ -89,6 +89,8 @@
       if (params.get("code")) finishHostedSignIn(params.get("code"));
     } else if (signIn.mode === "local") {
       document.getElementById("local-sign-in").addEventListener("submit", localSignIn);
+      // ready: it starts disabled so a submit cannot reload the page before this
+      document.getElementById("local-sign-in-button").disabled = false;
     }
   });
 })();
