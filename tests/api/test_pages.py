@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree
 
+import boto3
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,8 +16,11 @@ from lightbox.web.app import create_app
 
 
 def _client(**environment: str) -> TestClient:
-    settings = Settings(**environment)
-    return TestClient(create_app(Context(settings=settings, dynamodb=None, s3=None,
+    settings = Settings(**{"BUCKET_NAME": "shop-images", **environment})
+    # Pages sign URLs for their security policy (locally, no request is made).
+    s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")
+    return TestClient(create_app(Context(settings=settings, dynamodb=None, s3=s3,
                                          stepfunctions=None)))
 
 
@@ -108,3 +112,22 @@ def test_the_upload_page_has_the_avatar_picker_and_its_script() -> None:
     for call in ("/api/avatars/options", "/api/avatars?", "/keep"):
         assert call in script.text, call
     assert "avatar_id: avatarId" in client.get("/static/home.js").text
+
+
+def test_pages_run_only_their_own_scripts_and_reach_only_the_bucket_and_cognito(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As deployed: the bucket at its AWS address (a local stack in this process may have
+    # pointed every client at itself).
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("COGNITO_DOMAIN", "https://shop.auth.eu-west-1.amazoncognito.com")
+    monkeypatch.setenv("COGNITO_CLIENT_ID", "client123")
+    page = _client(CHECKOUT_MODE="stripe").get("/")
+    policy = dict(part.strip().split(" ", 1) for part in
+                  page.headers["content-security-policy"].split(";"))
+    assert policy["script-src"] == "'self'"  # no inline script runs
+    assert policy["frame-ancestors"] == "'none'"
+    assert "https://shop-images.s3.amazonaws.com" in policy["connect-src"]  # the upload POST
+    assert "https://shop.auth.eu-west-1.amazoncognito.com" in policy["connect-src"]
+    assert "shop-images" in policy["img-src"]  # presigned GETs of the shots
+    assert page.headers["x-content-type-options"] == "nosniff"

@@ -52,18 +52,27 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
-    """Pages in fresh browser contexts (separate storage, so separate users)."""
+    """Pages in fresh browser contexts (separate storage, so separate users).
+
+    Whatever a test does, the pages' security policy must never have to refuse
+    anything the app itself loads: a refusal is a broken page in production.
+    """
     contexts: list[BrowserContext] = []
+    refused: list[str] = []
 
     def make(**options: object) -> Page:
         context = browser.new_context(**options)
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("console", lambda message: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert not refused, refused
 
 
 def sign_in(page: Page, stack: LocalStack, prefix: str = "browser-shop") -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
@@ -81,12 +82,17 @@ def page_router(settings: Settings) -> APIRouter:
 
     def render(request: Request, name: str, **values: Any) -> HTMLResponse:
         packs = list(load_packs().values())
-        return templates.TemplateResponse(
+        page = templates.TemplateResponse(
             request, name,
             # "<" escaped: the JSON sits in a <script> element.
             {"config_json": json.dumps(config).replace("<", "\\u003c"), "packs": packs,
              "default_pack": default_pack_id(), **values},
         )
+        page.headers["content-security-policy"] = content_security_policy(
+            _context(request), sign_in.cognito_domain)
+        page.headers["referrer-policy"] = "same-origin"
+        page.headers["x-content-type-options"] = "nosniff"
+        return page
 
     @router.get("/")
     def home(request: Request) -> HTMLResponse:
@@ -117,6 +123,37 @@ def page_router(settings: Settings) -> APIRouter:
             return render(request, "checkout_local.html", pack=chosen)
 
     return router
+
+
+def content_security_policy(ctx: Context, cognito_domain: str) -> str:
+    """Scripts and styles from this origin only (no inline code runs); images and
+    uploads also to and from the bucket; the token exchange with Cognito's domain."""
+    bucket = " ".join(_bucket_origins(ctx))
+    cognito = _origin(cognito_domain) if cognito_domain else ""
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        f"img-src 'self' data: blob: {bucket}",
+        f"connect-src 'self' {bucket} {cognito}".rstrip(),
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ])
+
+
+def _bucket_origins(ctx: Context) -> list[str]:
+    """Where presigned GETs and POSTs point (signing is local: no request is made)."""
+    probe = "uploads/origin-probe"
+    get_url = ctx.objects.presigned_get(probe, 60)
+    post_url = ctx.objects.presigned_post(probe, max_bytes=1, expires=60)["url"]
+    return sorted({_origin(get_url), _origin(post_url)})
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 # --- the local checkout ---------------------------------------------------------------
