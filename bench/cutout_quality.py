@@ -40,11 +40,13 @@ import numpy as np
 from PIL import Image
 
 from lightbox.engine.vision.cutout import remove_background
+from lightbox.engine.vision.mask_quality import (
+    boundary_figures,
+    edge_error,
+    iou,
+)
 
-EDGE_BAND_PX = 5
 LONG_SIDE_FOR_TIMING = 1600
-#: Boundary pixels count as matched within this share of the image diagonal.
-BOUNDARY_TOLERANCE = 0.0075
 #: The rectangle GrabCut baseline starts from, as a share of each side.
 BASELINE_MARGIN = 0.05
 BASELINE_SIDE = 400
@@ -63,49 +65,7 @@ def pin_to_one_core() -> None:
             pass
 
 
-# --- measures ---------------------------------------------------------------------------
-
-
-def iou(predicted: np.ndarray, truth: np.ndarray) -> float:
-    union = np.count_nonzero(predicted | truth)
-    return float(np.count_nonzero(predicted & truth) / union) if union else 1.0
-
-
-def edge_error(alpha: np.ndarray, reference: np.ndarray) -> float:
-    truth = (reference >= 128).astype(np.uint8)
-    size = 2 * EDGE_BAND_PX + 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    band = cv2.dilate(truth, kernel) != cv2.erode(truth, kernel)
-    if not band.any():
-        return 0.0
-    return float(np.abs(alpha[band] - reference[band] / 255.0).mean())
-
-
-def boundary(mask: np.ndarray) -> np.ndarray:
-    """Pixels of the mask with a 4-neighbour outside it."""
-    inside = mask.astype(np.uint8)
-    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    return (inside - cv2.erode(inside, cross, borderType=cv2.BORDER_REPLICATE)) > 0
-
-
-def distance_to(edge: np.ndarray) -> np.ndarray:
-    """Distance in pixels from every pixel to the nearest pixel of `edge`."""
-    return cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-
-
-def boundary_figures(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """(mean boundary distance in px, both ways; boundary F-score at the tolerance)."""
-    edge_p, edge_t = boundary(predicted), boundary(truth)
-    if not edge_p.any() or not edge_t.any():
-        return float("inf"), 0.0
-    to_truth = distance_to(edge_t)[edge_p]
-    to_predicted = distance_to(edge_p)[edge_t]
-    mean_distance = (float(to_truth.mean()) + float(to_predicted.mean())) / 2
-    tolerance = BOUNDARY_TOLERANCE * float(np.hypot(*truth.shape))
-    precision = float((to_truth <= tolerance).mean())
-    recall = float((to_predicted <= tolerance).mean())
-    score = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return mean_distance, score
+# --- the baseline ---------------------------------------------------------------------
 
 
 def rectangle_grabcut(photo: Image.Image) -> np.ndarray:

@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from lightbox.cli import main as lightbox_cli
 from lightbox.engine.vision import cutout as cutout_module
 from lightbox.engine.vision.cutout import alpha_is_meaningful, remove_background
+from lightbox.engine.vision.mask_quality import boundary_figures, iou
 from lightbox.errors import InvalidImage
 
 #: Measured IoU per sample (alpha >= 0.5 against mask >= 128) minus about 0.03.
@@ -63,23 +64,11 @@ def _alpha(image: Image.Image) -> np.ndarray:
 
 
 def _iou(alpha: np.ndarray, reference: np.ndarray) -> float:
-    predicted, truth = alpha >= 0.5, reference >= 128
-    return float(np.count_nonzero(predicted & truth) / np.count_nonzero(predicted | truth))
+    return iou(alpha >= 0.5, reference >= 128)
 
 
 def _boundary_distance(alpha: np.ndarray, reference: np.ndarray) -> float:
-    """Mean distance in pixels from each boundary to the other, both ways averaged."""
-
-    def edge(mask: np.ndarray) -> np.ndarray:
-        inside = mask.astype(np.uint8)
-        cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-        return (inside - cv2.erode(inside, cross, borderType=cv2.BORDER_REPLICATE)) > 0
-
-    def distance_to(line: np.ndarray) -> np.ndarray:
-        return cv2.distanceTransform((~line).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-
-    predicted, truth = edge(alpha >= 0.5), edge(reference >= 128)
-    return (distance_to(truth)[predicted].mean() + distance_to(predicted)[truth].mean()) / 2
+    return boundary_figures(alpha >= 0.5, reference >= 128)[0]
 
 
 def _product_on_backdrop(
