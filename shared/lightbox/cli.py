@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="comma-separated marketplace presets (e.g. original,amazon-main)")
     shoot.add_argument("--out", type=Path, default=Path("out"))
     shoot.add_argument("--user", default="demo-shop")
+    shoot.add_argument("--avatar", metavar="ID", default=None,
+                       help="the avatar for the with-model-* scenes (see `lightbox avatars "
+                            "list`); with it, 'all' includes those scenes")
     shoot.add_argument("--buy", metavar="PACK", default=None,
                        help="buy this credit pack first (locally, through the signed webhook)")
     shoot.add_argument("--timeout", type=float, default=900.0)
@@ -224,10 +227,12 @@ def run_shoot(args: argparse.Namespace) -> int:
 
 def shoot(api: str, args: argparse.Namespace) -> int:
     session = Session(api, args.user)
-    scenes = _scene_ids(session, args.scenes)
+    scenes = _scene_ids(session, args.scenes, with_person=bool(args.avatar))
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-    response = session.post("/api/uploads", {"scenes": scenes, "variants": args.variants,
-                                            "presets": presets})
+    order: dict[str, Any] = {"scenes": scenes, "variants": args.variants, "presets": presets}
+    if args.avatar:
+        order["avatar_id"] = args.avatar
+    response = session.post("/api/uploads", order)
     if response.status_code == 402:
         detail = response.json()["error"]
         raise CliError(f"{detail['message']} Buy credits with: lightbox buy --user {args.user}",
@@ -249,10 +254,12 @@ def shoot(api: str, args: argparse.Namespace) -> int:
     return _download(session, job, args.out)
 
 
-def _scene_ids(session: Session, wanted: str) -> list[str]:
-    available = [s["id"] for s in session.get("/api/scenes").json()]
+def _scene_ids(session: Session, wanted: str, *, with_person: bool = False) -> list[str]:
+    catalogue = session.get("/api/scenes").json()
+    available = [s["id"] for s in catalogue]
     if wanted == "all":
-        return [s for s in available if not s.startswith("with-model")]
+        # Scenes with a person need an avatar: "all" means them too only when one is given.
+        return [s["id"] for s in catalogue if with_person or not s["person"]]
     chosen = [s.strip() for s in wanted.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in available]
     if unknown:

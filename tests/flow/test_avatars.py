@@ -10,6 +10,7 @@ import io
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -20,13 +21,14 @@ from PIL import Image
 from lightbox.adapters.avatar_store import AvatarStore
 from lightbox.adapters.ledger import EntryKind
 from lightbox.catalog import load_models, load_scenes
+from lightbox.cli import main as lightbox_cli
 from lightbox.domain.avatars import CATALOGUE_OWNER, load_avatar_catalogue, side_by_side_reference
 from lightbox.engine.server import Fault
 from lightbox.models import AvatarStatus, JobStatus, PortraitStatus, ShotStatus
 from lightbox.services import avatars
 from lightbox.services.context import get_context
 from lightbox_local.stack import LocalStack
-from tests.flow.conftest import Shop, signed_in
+from tests.flow.conftest import COFFEE, Shop, signed_in
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]
 
@@ -387,3 +389,22 @@ def test_a_portrait_whose_webhook_is_lost_is_finished_by_the_sweeper(paying_shop
     assert report["predictions_settled"] >= 1
     assert _avatar_settled(stack, avatar_id).status == AvatarStatus.CHOOSING
     assert paying_shop.balance()["balance"] == 199
+
+
+def test_the_cli_shoots_with_model_scenes_with_an_avatar(
+    paying_shop: Shop, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a catalogue avatar whose portrait is made
+    ctx, stack = get_context(), paying_shop.stack
+    avatars.generate_catalogue(ctx, only=["c002"])
+    _catalogue_made(stack, ["c002"])
+    # When the shop shoots a with-model scene from the command line with that avatar
+    code = lightbox_cli(["shoot", str(COFFEE), "--user", paying_shop.user,
+                         "--api", stack.url, "--scenes", "with-model-holding",
+                         "--avatar", "c002", "--out", str(tmp_path)])
+    # Then the shot is made with that avatar
+    assert code == 0, capsys.readouterr()
+    job_id = capsys.readouterr().out.split("Job ", 1)[1].split(":", 1)[0]
+    job = ctx.store.get_job(job_id)
+    assert job.avatar_id == "c002"
+    assert [s.scene_id for s in ctx.store.get_shots(job_id)] == ["with-model-holding"]
