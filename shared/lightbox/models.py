@@ -7,7 +7,7 @@ timezone-aware UTC datetimes.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -186,6 +186,14 @@ class Prediction(BaseModel):
     state: Literal["pending", "completed"] = "pending"
     outcome: PredictionOutcome | None = None
     asked: bool = False
+
+    @classmethod
+    def pending(cls, prediction_id: str, role: Role, *, within_seconds: int,
+                **fields: Any) -> Prediction:
+        """A prediction just created, due back (by webhook or sweeper) within the time."""
+        now = utcnow()
+        return cls(prediction_id=prediction_id, role=role, created_at=now,
+                   deadline=now + timedelta(seconds=within_seconds), **fields)
 
 
 class Portrait(BaseModel):

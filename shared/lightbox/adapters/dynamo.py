@@ -121,20 +121,34 @@ def translate_fault(error: ClientError) -> Exception:
     return error
 
 
-class DynamoStore:
-    """Reads and conditional writes of Lightbox's jobs, shots and predictions."""
+class Table:
+    """The one table, for the stores built on it: calls with faults translated, and
+    queries that follow every page."""
 
     def __init__(self, client: Any, table_name: str) -> None:
         self.client = client
         self.table = table_name
-
-    # --- low level ------------------------------------------------------------------
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
             return getattr(self.client, operation)(TableName=self.table, **kwargs)
         except ClientError as error:
             raise translate_fault(error) from error
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            response = self._call("query", **kwargs)
+            yield from response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+
+class DynamoStore(Table):
+    """Reads and conditional writes of Lightbox's jobs, shots and predictions."""
+
+    # --- low level ------------------------------------------------------------------
 
     def _update(
         self,
@@ -215,15 +229,6 @@ class DynamoStore:
                 return False
             raise translate_fault(error) from error
         return True
-
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        while True:
-            response = self._call("query", **kwargs)
-            yield from response.get("Items", [])
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
 
     # --- jobs -------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ import enum
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +45,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from lightbox.adapters.dynamo import (
+    Table,
     deserialize,
     is_condition_failure,
     iso,
@@ -209,12 +210,8 @@ _ACCOUNT_NAMES = {
 }
 
 
-class CreditLedger:
+class CreditLedger(Table):
     """Balances, reservations and Stripe fulfilment records in the one table."""
-
-    def __init__(self, client: Any, table_name: str) -> None:
-        self.client = client
-        self.table = table_name
 
     # --- reading ----------------------------------------------------------------------
 
@@ -709,20 +706,6 @@ class CreditLedger:
         item = response.get("Item")
         return deserialize(item) if item else None
 
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        while True:
-            response = self._call("query", **kwargs)
-            yield from response.get("Items", [])
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
-
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return getattr(self.client, operation)(TableName=self.table, **kwargs)
-        except ClientError as error:
-            raise translate_fault(error) from error
 
 
 def _reservation_item(reservation: Reservation) -> dict[str, Any]:

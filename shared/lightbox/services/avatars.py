@@ -427,12 +427,11 @@ def _start_portrait(ctx: Context, prompt: str, portrait: Portrait, *, owner: str
     prediction_id = ctx.replicate.create_prediction(
         spec, domain.portrait_inputs(prompt, portrait.seed), webhook=ctx.webhook_url()
     )
-    now = utcnow()
-    ctx.store.put_prediction(Prediction(
-        prediction_id=prediction_id, role=Role.PORTRAIT, job_id=portrait.avatar_id,
-        user_id=owner, shot_id=domain.candidate_label(portrait.candidate),
-        attempt=portrait.generation, model=spec.model, created_at=now,
-        deadline=now + timedelta(seconds=ctx.settings.prediction_deadline_seconds),
+    ctx.store.put_prediction(Prediction.pending(
+        prediction_id, Role.PORTRAIT, within_seconds=ctx.settings.prediction_deadline_seconds,
+        job_id=portrait.avatar_id, user_id=owner,
+        shot_id=domain.candidate_label(portrait.candidate), attempt=portrait.generation,
+        model=spec.model,
     ))
     if not avatar_store(ctx).bind_portrait(portrait.avatar_id, portrait.candidate,
                                            portrait.generation, prediction_id):

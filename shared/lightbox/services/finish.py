@@ -13,7 +13,6 @@ import io
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
@@ -34,7 +33,6 @@ from lightbox.models import (
     Shot,
     ShotCheckRecord,
     ShotStatus,
-    utcnow,
 )
 from lightbox.observability import logger
 from lightbox.services import avatars, delivery
@@ -337,14 +335,11 @@ def _bind_prediction(
     the shot has moved on meanwhile (a duplicate step), the new prediction is
     cancelled and its record stays unbound: its webhook then finds it stale.
     """
-    now = utcnow()
-    ctx.store.put_prediction(
-        Prediction(
-            prediction_id=prediction_id, role=role, job_id=job.job_id, user_id=job.user_id,
-            shot_id=shot.shot_id, attempt=attempt, model=model, created_at=now,
-            deadline=now + timedelta(seconds=ctx.settings.prediction_deadline_seconds),
-        )
-    )
+    ctx.store.put_prediction(Prediction.pending(
+        prediction_id, role, within_seconds=ctx.settings.prediction_deadline_seconds,
+        job_id=job.job_id, user_id=job.user_id, shot_id=shot.shot_id, attempt=attempt,
+        model=model,
+    ))
     field = "prediction_id" if role == Role.SHOT else "upscale_prediction_id"
     if expect_prediction is None:
         condition = f"attribute_not_exists({field})"

@@ -238,18 +238,10 @@ def request_cutout(ctx: Context, job: Job, photo_key: str) -> str:
     prediction_id = ctx.replicate.create_prediction(
         spec, {spec.image_input or "image": image_url}, webhook=ctx.webhook_url()
     )
-    now = utcnow()
-    ctx.store.put_prediction(
-        Prediction(
-            prediction_id=prediction_id,
-            role=Role.CUTOUT,
-            job_id=job.job_id,
-            user_id=job.user_id,
-            model=spec.model,
-            created_at=now,
-            deadline=now + timedelta(seconds=ctx.settings.prediction_deadline_seconds),
-        )
-    )
+    ctx.store.put_prediction(Prediction.pending(
+        prediction_id, Role.CUTOUT, within_seconds=ctx.settings.prediction_deadline_seconds,
+        job_id=job.job_id, user_id=job.user_id, model=spec.model,
+    ))
     if not ctx.store.bind_cutout(job.job_id, prediction_id):
         ctx.replicate.cancel_prediction(prediction_id)  # a duplicate event got there first
     logger.info("cutout requested", extra={"job_id": job.job_id, "prediction_id": prediction_id})

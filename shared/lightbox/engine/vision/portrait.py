@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lightbox.errors import InvalidInput
+from lightbox.engine.vision.render import check_size
 
 Rgb = tuple[int, int, int]
 
@@ -226,12 +226,7 @@ def _seed_rng(prompt: str, seed: int) -> np.random.Generator:
 
 def render_portrait(prompt: str, *, seed: int, size: tuple[int, int]) -> Image.Image:
     """An RGB placeholder portrait of `size`, drawn flat from the prompt's easy words."""
-    try:
-        width, height = (int(v) for v in size)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput("size must be (width, height)", value=size) from exc
-    if not (16 <= width <= 10_000 and 16 <= height <= 10_000):
-        raise InvalidInput("size must be within 16..10000 pixels a side", value=size)
+    width, height = check_size(size)
     rng = _seed_rng(prompt or "", int(seed))
     traits = parse_traits(prompt or "", rng)
     supersample = 2

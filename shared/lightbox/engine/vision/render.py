@@ -1214,7 +1214,8 @@ class SceneRender:
     product_alpha: np.ndarray  # (h, w) 0-1, the product's coverage inside that box
 
 
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+def check_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) of a requested image size, each 16..10000 pixels."""
     try:
         width, height = (int(v) for v in size)
     except (TypeError, ValueError) as exc:
@@ -1232,7 +1233,7 @@ def compose_scene(
     cutout: Image.Image, look: SceneLook, *, seed: int, size: tuple[int, int]
 ) -> SceneRender:
     """Render the scene and say where the product is (render_scene's full answer)."""
-    width, height = _check_size(size)
+    width, height = check_size(size)
     rng = _rng(seed)
     rgba = cutout.convert("RGBA") if cutout.mode != "RGBA" else cutout
     bbox = _alpha_bbox(np.asarray(rgba.getchannel("A")))
