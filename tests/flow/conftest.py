@@ -1,5 +1,7 @@
 """Flow tests: the real state machine, run by moto, calling the real handlers, against the
-local engine, all started once for the session (`lightbox dev` in-process).
+local engine, all started once for this package (`lightbox dev` in-process). The stack
+is stopped when the package's tests end: it serves moto's in-process backends, which the
+integration tests' `mock_aws` resets, so it must not outlive its tests.
 
 Every test works as its own shop user, so tests share the stack but not their data.
 Waiting is event-driven: `Shop.wait_for_job` re-checks after every function invocation
@@ -31,7 +33,7 @@ TERMINAL = {"done", "partly_done", "failed"}
 _users = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     local = LocalStack(StackOptions(log_level="WARNING")).start()

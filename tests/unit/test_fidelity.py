@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -536,6 +537,22 @@ def test_a_scene_that_asks_for_a_person_fails_without_a_face() -> None:
     verdict = check_shot_bytes(shot, load_cutout("rembg-car-1"), expect_person=True)
     assert not verdict.passed
     assert verdict.reasons == ["expected one person's face, found 0"]
+
+
+def test_shots_checked_on_many_threads_at_once_get_the_verdict_they_get_alone() -> None:
+    # The local runtime runs many check steps in one process; OpenCV's detectors are not
+    # safe to share between threads, so each thread must get its own.
+    cutout = load_cutout("rembg-car-1")
+    shots = [build_case("rembg-car-1", name).shot for name in ("face pasted in", "moved")]
+    alone = [check_shot_bytes(shot, cutout, expect_person=True) for shot in shots]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(
+            lambda index: check_shot_bytes(shots[index % 2], cutout, expect_person=True),
+            range(48),
+        ))
+    for index, verdict in enumerate(together):
+        assert verdict.reasons == alone[index % 2].reasons
+        assert verdict.measures["faces"] == alone[index % 2].measures["faces"]
 
 
 # --- tests: the frame -------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -175,6 +176,11 @@ def check_shot_bytes(shot: bytes, cutout: Image.Image, **kwargs: Any) -> ShotChe
 # --- loading -----------------------------------------------------------------------
 
 
+# OpenCV's detectors keep scratch state between calls and are not safe to share between
+# threads; Lambda runs one event at a time, the local runtime runs many in one process.
+_per_thread = threading.local()
+
+
 @lru_cache(maxsize=1)
 def _default_thresholds() -> CheckThresholds:
     return CheckThresholds.load()
@@ -243,19 +249,22 @@ class _Reference:
 #: a warm Lambda prepares it once; a few slots cover interleaved jobs.
 _REFERENCES: OrderedDict[tuple[str, int], _Reference] = OrderedDict()
 _REFERENCES_KEPT = 8
+_REFERENCES_LOCK = threading.Lock()
 
 
 def _reference_for(cutout: Image.Image, limits: CheckThresholds) -> _Reference:
     rgba = np.ascontiguousarray(np.asarray(cutout.convert("RGBA")))
     digest = hashlib.blake2b(rgba.tobytes(), digest_size=16).hexdigest()
     key = (f"{digest}:{rgba.shape}", limits.reference_long_side)
-    if key in _REFERENCES:
-        _REFERENCES.move_to_end(key)
-        return _REFERENCES[key]
+    with _REFERENCES_LOCK:
+        if key in _REFERENCES:
+            _REFERENCES.move_to_end(key)
+            return _REFERENCES[key]
     reference = _prepare_reference(rgba, limits.reference_long_side)
-    _REFERENCES[key] = reference
-    while len(_REFERENCES) > _REFERENCES_KEPT:
-        _REFERENCES.popitem(last=False)
+    with _REFERENCES_LOCK:
+        _REFERENCES[key] = reference
+        while len(_REFERENCES) > _REFERENCES_KEPT:
+            _REFERENCES.popitem(last=False)
     return reference
 
 
@@ -277,9 +286,10 @@ def _prepare_reference(rgba: np.ndarray, long_side: int) -> _Reference:
     return _Reference(rgb=rgb, alpha=alpha, mask=mask, points=points, descriptors=descriptors)
 
 
-@lru_cache(maxsize=1)
 def _sift() -> cv2.SIFT:
-    return cv2.SIFT_create(nfeatures=2000)
+    if not hasattr(_per_thread, "sift"):
+        _per_thread.sift = cv2.SIFT_create(nfeatures=2000)
+    return _per_thread.sift
 
 
 def _disc(radius: int) -> np.ndarray:
@@ -996,12 +1006,14 @@ def _edge_width(region: np.ndarray, foreground: _Foreground) -> float:
 # --- rules: faces ------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
 def _cascades() -> tuple[cv2.CascadeClassifier, cv2.CascadeClassifier]:
-    folder = Path(cv2.data.haarcascades)
-    frontal = cv2.CascadeClassifier(str(folder / "haarcascade_frontalface_default.xml"))
-    profile = cv2.CascadeClassifier(str(folder / "haarcascade_profileface.xml"))
-    return frontal, profile
+    if not hasattr(_per_thread, "cascades"):
+        folder = Path(cv2.data.haarcascades)
+        _per_thread.cascades = (
+            cv2.CascadeClassifier(str(folder / "haarcascade_frontalface_default.xml")),
+            cv2.CascadeClassifier(str(folder / "haarcascade_profileface.xml")),
+        )
+    return _per_thread.cascades
 
 
 def _detect_faces(gray: np.ndarray, limits: CheckThresholds) -> list[tuple[int, int, int, int]]:
