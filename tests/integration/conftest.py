@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lightbox.adapters.ledger import CreditLedger
@@ -43,6 +44,38 @@ class AtomicRequests:
                 return attribute(*args, **kwargs)
 
         return call
+
+
+class FaultyClient:
+    """Wraps the table's client and breaks its first TransactWriteItems in one of three ways.
+
+    throttled   DynamoDB refuses the write (nothing applied)
+    cancelled   a cancellation with no reasons, as a conflicting write causes
+    lost_reply  the write commits but the answer never arrives (a timeout)
+    """
+
+    def __init__(self, client: Any, fault: str) -> None:
+        self._client = client
+        self.fault = fault
+        self.armed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        if not self.armed:
+            return self._client.transact_write_items(**kwargs)
+        self.armed = False
+        if self.fault == "throttled":
+            raise _client_error("ProvisionedThroughputExceededException")
+        if self.fault == "cancelled":
+            raise _client_error("TransactionCanceledException")
+        self._client.transact_write_items(**kwargs)
+        raise _client_error("InternalServerError")
+
+
+def _client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "injected"}}, "TransactWriteItems")
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from urllib.parse import parse_qs
 
 import pytest
 import stripe
-from botocore.exceptions import ClientError
 
 from lightbox.adapters.ledger import CreditLedger, EntryKind
 from lightbox.adapters.stripe_gateway import (
@@ -43,6 +42,7 @@ from lightbox.services.payments import (
     load_packs,
     purchase_locally,
 )
+from tests.integration.conftest import FaultyClient
 
 SECRET = "whsec_test_lightbox_payments"
 USER = "user-pay"
@@ -332,38 +332,6 @@ def test_given_a_session_object_missing_fields_when_paid_then_200_failed(ledger)
 
 
 # --- faults in the middle of fulfilment -------------------------------------------------------
-
-
-class FaultyClient:
-    """Wraps the table's client and breaks its first TransactWriteItems in one of three ways.
-
-    throttled   DynamoDB refuses the write (nothing applied)
-    cancelled   a cancellation with no reasons, as a conflicting write causes
-    lost_reply  the write commits but the answer never arrives (a timeout)
-    """
-
-    def __init__(self, client: Any, fault: str) -> None:
-        self._client = client
-        self.fault = fault
-        self.armed = True
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def transact_write_items(self, **kwargs: Any) -> Any:
-        if not self.armed:
-            return self._client.transact_write_items(**kwargs)
-        self.armed = False
-        if self.fault == "throttled":
-            raise _client_error("ProvisionedThroughputExceededException")
-        if self.fault == "cancelled":
-            raise _client_error("TransactionCanceledException")
-        self._client.transact_write_items(**kwargs)
-        raise _client_error("InternalServerError")
-
-
-def _client_error(code: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "injected"}}, "TransactWriteItems")
 
 
 @pytest.mark.parametrize("fault", ["throttled", "cancelled", "lost_reply"])

@@ -162,50 +162,12 @@ class DynamoStore(Table):
         returns: str = "NONE",
     ) -> dict[str, Any] | None:
         """One UpdateItem; returns the new item (if asked) or None when the condition failed."""
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        clauses: list[str] = []
-        sets = []
-        for i, (name, value) in enumerate((set_values or {}).items()):
-            if value is None:
-                remove = [*remove, name]
-                continue
-            names[f"#s{i}"] = name
-            values[f":s{i}"] = value
-            sets.append(f"#s{i} = :s{i}")
-        if sets:
-            clauses.append("SET " + ", ".join(sets))
-        adds = []
-        for i, (name, members) in enumerate((add_sets or {}).items()):
-            names[f"#a{i}"] = name
-            values[f":a{i}"] = set(members)
-            adds.append(f"#a{i} :a{i}")
-        if adds:
-            clauses.append("ADD " + ", ".join(adds))
-        removes = []
-        for i, name in enumerate(remove):
-            names[f"#r{i}"] = name
-            removes.append(f"#r{i}")
-        if removes:
-            clauses.append("REMOVE " + ", ".join(removes))
-        kwargs: dict[str, Any] = {
-            "Key": serialize(key),
-            "UpdateExpression": " ".join(clauses),
-            "ReturnValues": returns,
-        }
-        if condition:
-            kwargs["ConditionExpression"] = condition
-            for placeholder, value in (condition_values or {}).items():
-                if placeholder.startswith("#"):
-                    names[placeholder] = value
-                else:
-                    values[placeholder] = value
-        if names:
-            kwargs["ExpressionAttributeNames"] = names
-        if values:
-            kwargs["ExpressionAttributeValues"] = serialize(values)
+        request = _update_request(key, set_values=set_values, remove=remove,
+                                  add_sets=add_sets, condition=condition,
+                                  condition_values=condition_values)
         try:
-            response = self.client.update_item(TableName=self.table, **kwargs)
+            response = self.client.update_item(TableName=self.table, ReturnValues=returns,
+                                               **request)
         except ClientError as error:
             if is_condition_failure(error):
                 return None
@@ -244,8 +206,11 @@ class DynamoStore(Table):
             item["gsi2sk"] = f"{iso(job.deadline)}#JOB#{job.job_id}"
         return item
 
-    def put_job(self, job: Job) -> bool:
-        return self._put_new(self._job_item(job))
+    def new_job(self, job: Job) -> dict[str, Any]:
+        """A new job as an item of a transaction (the ledger writes it with the job's
+        reservation): the job must not exist yet."""
+        return {"Put": {"TableName": self.table, "Item": serialize(self._job_item(job)),
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def get_job(self, job_id: str) -> Job | None:
         item = self._get(job_key(job_id))
@@ -276,22 +241,20 @@ class DynamoStore(Table):
         **values: Any,
     ) -> Job | None:
         """Set fields on a job if its status is one of `expect`; None if it was not."""
-        values["updated_at"] = iso(utcnow())
-        if isinstance(values.get("status"), JobStatus) and values["status"].terminal:
-            values["finished_at"] = values.get("finished_at") or iso(utcnow())
-        remove = ["gsi2pk", "gsi2sk"] if values.get("status") in _TERMINAL_JOB else []
-        if "deadline" in values and not remove:
-            values["gsi2sk"] = f"{iso(values['deadline'])}#JOB#{job_id}"
-        condition, condition_values = _status_condition(expect)
-        new = self._update(
-            job_key(job_id),
-            set_values={k: _plain(v) for k, v in values.items()},
-            remove=remove,
-            condition=condition or "attribute_exists(pk)",
-            condition_values=condition_values,
-            returns="ALL_NEW",
-        )
+        new = self._update(job_key(job_id), **_job_change(job_id, expect, values),
+                           returns="ALL_NEW")
         return Job.model_validate(new) if new else None
+
+    def job_change(
+        self, job_id: str, *, expect: Iterable[JobStatus] | None = None, **values: Any
+    ) -> dict[str, Any]:
+        """`update_job` as an item of a transaction (another store writes it with its own).
+
+        The item's condition is the job's status being one of `expect`; a transaction
+        cancelled on it changed nothing.
+        """
+        request = _update_request(job_key(job_id), **_job_change(job_id, expect, values))
+        return {"Update": {"TableName": self.table, **request}}
 
     def bind_cutout(self, job_id: str, prediction_id: str) -> bool:
         """Record the job's cutout prediction, unless another one was recorded first."""
@@ -502,6 +465,25 @@ class DynamoStore(Table):
 _TERMINAL_JOB = {s for s in JobStatus if s.terminal}
 
 
+def _job_change(
+    job_id: str, expect: Iterable[JobStatus] | None, values: dict[str, Any]
+) -> dict[str, Any]:
+    """The update of a job's fields: timestamps, its place on the sweeper's index, status."""
+    values = {**values, "updated_at": iso(utcnow())}
+    if isinstance(values.get("status"), JobStatus) and values["status"].terminal:
+        values["finished_at"] = values.get("finished_at") or iso(utcnow())
+    remove = ["gsi2pk", "gsi2sk"] if values.get("status") in _TERMINAL_JOB else []
+    if "deadline" in values and not remove:
+        values["gsi2sk"] = f"{iso(values['deadline'])}#JOB#{job_id}"
+    condition, condition_values = _status_condition(expect)
+    return {
+        "set_values": {k: _plain(v) for k, v in values.items()},
+        "remove": remove,
+        "condition": condition or "attribute_exists(pk)",
+        "condition_values": condition_values,
+    }
+
+
 def _status_condition(
     expect: Iterable[JobStatus] | None,
 ) -> tuple[str | None, dict[str, Any]]:
@@ -546,3 +528,57 @@ def _job_page_start(cursor: str, user_id: str) -> dict[str, Any]:
     if not valid:
         raise InvalidInput("That page cursor is not valid.")
     return key
+
+
+def _update_request(
+    key: dict[str, str],
+    *,
+    set_values: dict[str, Any] | None = None,
+    remove: Iterable[str] = (),
+    add_sets: dict[str, set[str]] | None = None,
+    condition: str | None = None,
+    condition_values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The parameters of one update (Key, expressions), for UpdateItem or a transaction."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    clauses: list[str] = []
+    sets = []
+    for i, (name, value) in enumerate((set_values or {}).items()):
+        if value is None:
+            remove = [*remove, name]
+            continue
+        names[f"#s{i}"] = name
+        values[f":s{i}"] = value
+        sets.append(f"#s{i} = :s{i}")
+    if sets:
+        clauses.append("SET " + ", ".join(sets))
+    adds = []
+    for i, (name, members) in enumerate((add_sets or {}).items()):
+        names[f"#a{i}"] = name
+        values[f":a{i}"] = set(members)
+        adds.append(f"#a{i} :a{i}")
+    if adds:
+        clauses.append("ADD " + ", ".join(adds))
+    removes = []
+    for i, name in enumerate(remove):
+        names[f"#r{i}"] = name
+        removes.append(f"#r{i}")
+    if removes:
+        clauses.append("REMOVE " + ", ".join(removes))
+    kwargs: dict[str, Any] = {
+        "Key": serialize(key),
+        "UpdateExpression": " ".join(clauses),
+    }
+    if condition:
+        kwargs["ConditionExpression"] = condition
+        for placeholder, value in (condition_values or {}).items():
+            if placeholder.startswith("#"):
+                names[placeholder] = value
+            else:
+                values[placeholder] = value
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    if values:
+        kwargs["ExpressionAttributeValues"] = serialize(values)
+    return kwargs

@@ -36,7 +36,7 @@ import enum
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -267,12 +267,17 @@ class CreditLedger(Table):
 
     # --- jobs: reserve, settle, release -------------------------------------------------
 
-    def reserve(self, user_id: str, job_id: str, amount: int) -> Reservation:
+    def reserve(
+        self, user_id: str, job_id: str, amount: int, *, along: Sequence[dict[str, Any]] = ()
+    ) -> Reservation:
         """Hold a job's credits, all or nothing.
 
         Raises AccountInDebt while the user owes credits and InsufficientCredits when the
         balance does not cover `amount`; either way nothing changes. Reserving again for
-        the same job returns the reservation already made.
+        the same job returns the reservation already made. `along` are other items of the
+        table written in the same transaction (the job itself, from the job store's
+        `new_job`), so a reservation never exists without its job; a refused item is a
+        Conflict.
         """
         if amount <= 0:
             raise InvalidInput("A reservation must be for at least one credit.", amount=amount)
@@ -294,6 +299,7 @@ class CreditLedger(Table):
                             amount=-amount, reserved_change=amount,
                         )
                     ),
+                    *along,
                 ]
             )
             if codes is None:
@@ -306,6 +312,9 @@ class CreditLedger(Table):
                         job_id=job_id,
                     )
                 return existing
+            if "ConditionalCheckFailed" in codes[3:]:
+                raise Conflict(f"Job {job_id} could not be written with its reservation.",
+                               job_id=job_id)
             account = self.balance(user_id)
             if account.in_debt:
                 raise AccountInDebt(
@@ -347,6 +356,31 @@ class CreditLedger(Table):
         except Conflict:
             # Settled by someone else between our read and our write: that result stands.
             return self.reservation(user_id, job_id)
+
+    def release_with(self, user_id: str, job_id: str, change: dict[str, Any]) -> bool:
+        """Refund a job's whole open reservation in one transaction with `change`.
+
+        `change` is another item of the table with its own condition (the job turning
+        failed, from the job store's `job_change`): both are written or neither, so a
+        job never ends without its credits back, nor gets them back and goes on. False
+        when `change`'s condition failed and nothing moved. With no open reservation
+        (none was made, or it is closed already) `change` is written alone.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            reservation = self.reservation(user_id, job_id)
+            items = [change]
+            if reservation is not None and reservation.state == ReservationState.OPEN:
+                items += self._closing_items(reservation.model_copy(update={
+                    "state": ReservationState.RELEASED, "spent": 0,
+                    "refunded": reservation.amount,
+                }))
+            codes = self._transact(items)
+            if codes is None:
+                return True
+            if codes[0] == "ConditionalCheckFailed":
+                return False
+            _back_off(attempt)  # the reservation moved under us: read it again
+        raise TransientError("The credit balance is busy; try again.")
 
     def _close(
         self, user_id: str, job_id: str, state: ReservationState, spent: int, refunded: int

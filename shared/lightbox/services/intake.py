@@ -82,11 +82,11 @@ def create_upload(ctx: Context, user_id: str, request: UploadRequest) -> UploadT
         created_at=now,
         deadline=now + timedelta(seconds=settings.upload_url_expiry_seconds + 300),
     )
-    # Reserve first: a refusal (402) leaves nothing behind. A crash between the
-    # reservation and the job write leaves a reservation whose job never appears;
-    # the ledger's cause id is the job id, so the sweeper can release it.
-    ctx.ledger.reserve(user_id, job_id, cost)
-    ctx.store.put_job(job)
+    # The reservation and the job are one transaction: a refusal (402) leaves nothing
+    # behind, and credits are never held for a job that does not exist. A crash before
+    # the shots are written leaves a job nobody has a ticket for; the sweeper ends it at
+    # its deadline and refunds it.
+    ctx.ledger.reserve(user_id, job_id, cost, along=[ctx.store.new_job(job)])
     ctx.store.put_shots(
         [
             Shot(job_id=job_id, shot_id=p.shot_id, index=p.index, scene_id=p.scene_id,
@@ -219,16 +219,19 @@ def _too_large_message(size: int, limit: int) -> str:
 
 def fail_intake(ctx: Context, job: Job, reason: str) -> IntakeResult:
     """End a job before any prediction: failed, with its reason, credits released."""
-    failed = ctx.store.update_job(
-        job.job_id,
-        expect=[JobStatus.AWAITING_UPLOAD, JobStatus.CUTTING_OUT],
-        status=JobStatus.FAILED,
-        reason=reason,
-    )
-    if failed is not None:
-        ctx.ledger.release(job.user_id, job.job_id)
+    end_unstarted_job(ctx, job, reason)
     logger.info("upload refused", extra={"job_id": job.job_id, "reason": reason})
     return IntakeResult(job_id=job.job_id, outcome="failed", reason=reason)
+
+
+def end_unstarted_job(ctx: Context, job: Job, reason: str) -> bool:
+    """Fail a job still waiting for its photo and refund its credits, in one write.
+
+    False when the job had moved on (a photo was accepted first): nothing changed.
+    """
+    change = ctx.store.job_change(job.job_id, expect=[JobStatus.AWAITING_UPLOAD],
+                                  status=JobStatus.FAILED, reason=reason)
+    return ctx.ledger.release_with(job.user_id, job.job_id, change)
 
 
 def request_cutout(ctx: Context, job: Job, photo_key: str) -> str:

@@ -22,7 +22,7 @@ from lightbox.models import (
     PredictionOutcome,
 )
 from lightbox.observability import logger
-from lightbox.services import finish
+from lightbox.services import finish, intake
 from lightbox.services.context import Context
 from lightbox.services.webhooks import settle_prediction
 
@@ -74,12 +74,8 @@ def _sweep_job(ctx: Context, job_id: str, report: SweepReport) -> None:
     if job is None or job.status.terminal:
         return
     if job.status == JobStatus.AWAITING_UPLOAD:
-        closed = ctx.store.update_job(
-            job_id, expect=[JobStatus.AWAITING_UPLOAD], status=JobStatus.FAILED,
-            reason="No photo arrived before the upload link expired; credits were refunded.",
-        )
-        if closed is not None:
-            ctx.ledger.release(job.user_id, job_id)
+        reason = "No photo arrived before the upload link expired; credits were refunded."
+        if intake.end_unstarted_job(ctx, job, reason):
             report.jobs_closed += 1
         return
     settled = finish.fail_job(ctx, job_id, "The job ran past its deadline.")
