@@ -14,6 +14,8 @@ from lightbox.config import Settings
 from lightbox.services.context import Context
 from lightbox.web.app import create_app
 
+HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
 
 def _client(**environment: str) -> TestClient:
     settings = Settings(**{"BUCKET_NAME": "shop-images", **environment})
@@ -45,6 +47,29 @@ def test_the_local_checkout_exists_only_when_checkout_is_local() -> None:
     assert "/api/checkout/local" in local.get("/openapi.json").json()["paths"]
     # and its Pay endpoint still wants a signed-in user
     assert local.post("/api/checkout/local", json={"pack_id": "starter"}).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/jobs/a/b", "/checkout/local"])
+def test_a_browser_at_an_address_that_is_no_page_gets_a_page_that_says_so(path: str) -> None:
+    page = _client(CHECKOUT_MODE="stripe").get(path, headers={"accept": HTML})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "There is no page at this address" in page.text
+    assert '<a class="button" href="/">' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("path", ["/api/no-such-thing", "/static/none.js", "/webhooks/none"])
+def test_an_unknown_address_in_the_api_is_still_the_api_error(path: str) -> None:
+    answer = _client().get(path, headers={"accept": HTML})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
+
+
+def test_a_client_that_does_not_ask_for_html_gets_the_api_error() -> None:
+    answer = _client().get("/no-such-page", headers={"accept": "application/json"})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
 
 
 def test_sign_in_offers_the_hosted_ui_when_cognito_is_configured(

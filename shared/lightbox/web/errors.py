@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -56,7 +56,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        not_found_page = getattr(request.app.state, "not_found_page", None)
+        if error.status_code == 404 and not_found_page and _a_browser_page(request):
+            return not_found_page(request)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             error.status_code, "http_error")
         return JSONResponse(status_code=error.status_code,
@@ -67,6 +70,16 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.exception("unexpected error", extra={"path": request.url.path})
         return JSONResponse(status_code=500,
                             content=error_body("internal_error", "Something went wrong on our side."))
+
+
+def _a_browser_page(request: Request) -> bool:
+    """A browser navigating to a page: a GET that asks for HTML, outside the API."""
+    path = request.url.path
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and not path.startswith(("/api/", "/webhooks/", "/static/"))
+    )
 
 
 def _jsonable(details: dict) -> dict:

@@ -62,37 +62,54 @@ def _context(request: Request) -> Context:
 
 
 def install_pages(app: FastAPI, settings: Settings) -> None:
-    """Add the pages, their static files and, on a laptop only, the local checkout."""
+    """Add the pages, their static files and, on a laptop only, the local checkout.
+
+    `app.state.not_found_page` is the page a browser gets for an address that is not
+    one; the error handlers answer everyone else with the API's JSON error."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(page_router(settings))
+    render = PageRenderer(settings)
+    app.include_router(page_router(settings, render))
     if settings.checkout_mode == "local":
         app.include_router(local_checkout_router())
+    app.state.not_found_page = lambda request: render(request, "not_found.html", 404)
 
 
-def page_router(settings: Settings) -> APIRouter:
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-    sign_in = SignInSettings()
-    sign_in_mode = sign_in.mode(settings)
-    config = {
-        "signIn": {"mode": sign_in_mode, "domain": sign_in.cognito_domain.rstrip("/"),
-                   "clientId": sign_in.cognito_client_id},
-        "checkoutMode": settings.checkout_mode,
-        "maxUploadBytes": settings.max_upload_bytes,
-    }
+class PageRenderer:
+    """Renders a template with what every page carries: the page's configuration (as
+    JSON), the credit packs, and the security headers."""
 
-    def render(request: Request, name: str, **values: Any) -> HTMLResponse:
-        packs = list(load_packs().values())
+    def __init__(self, settings: Settings) -> None:
+        self.sign_in = SignInSettings()
+        self.sign_in_mode = self.sign_in.mode(settings)
+        self.config = {
+            "signIn": {"mode": self.sign_in_mode,
+                       "domain": self.sign_in.cognito_domain.rstrip("/"),
+                       "clientId": self.sign_in.cognito_client_id},
+            "checkoutMode": settings.checkout_mode,
+            "maxUploadBytes": settings.max_upload_bytes,
+        }
+
+    def __call__(
+        self, request: Request, name: str, status_code: int = 200, **values: Any
+    ) -> HTMLResponse:
         page = templates.TemplateResponse(
-            request, name,
-            # "<" escaped: the JSON sits in a <script> element.
-            {"config_json": json.dumps(config).replace("<", "\\u003c"), "packs": packs,
-             "default_pack": default_pack_id(), **values},
+            request, name, status_code=status_code, context={
+                # "<" escaped: the JSON sits in a <script> element.
+                "config_json": json.dumps(self.config).replace("<", "\\u003c"),
+                "packs": list(load_packs().values()),
+                "default_pack": default_pack_id(),
+                **values,
+            },
         )
         page.headers["content-security-policy"] = content_security_policy(
-            _context(request), sign_in.cognito_domain)
+            _context(request), self.sign_in.cognito_domain)
         page.headers["referrer-policy"] = "same-origin"
         page.headers["x-content-type-options"] = "nosniff"
         return page
+
+
+def page_router(settings: Settings, render: PageRenderer) -> APIRouter:
+    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
     @router.get("/")
     def home(request: Request) -> HTMLResponse:
@@ -100,7 +117,7 @@ def page_router(settings: Settings) -> APIRouter:
 
     @router.get("/sign-in")
     def sign_in_page(request: Request) -> HTMLResponse:
-        return render(request, "sign_in.html", sign_in_mode=sign_in_mode)
+        return render(request, "sign_in.html", sign_in_mode=render.sign_in_mode)
 
     @router.get("/jobs/{job_id}")
     def job_page(request: Request, job_id: str) -> HTMLResponse:
