@@ -7,8 +7,9 @@ content type family and the size range.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError
 
 from lightbox.errors import NotFound, TransientError
@@ -49,6 +50,16 @@ class ObjectStore:
             )
         except ClientError as error:
             raise _fault(error) from error
+
+    def upload(self, key: str, source: BinaryIO, content_type: str) -> None:
+        """Write a large object from a file, in parts (boto3's managed transfer)."""
+        try:
+            self.client.upload_fileobj(source, self.bucket, key,
+                                       ExtraArgs={"ContentType": content_type})
+        except ClientError as error:
+            raise _fault(error) from error
+        except S3UploadFailedError as error:
+            raise TransientError("Writing to the bucket failed; try again.") from error
 
     def get(self, key: str, *, max_bytes: int | None = None) -> bytes:
         try:

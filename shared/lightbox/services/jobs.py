@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import io
+import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import BinaryIO
 
 from pydantic import BaseModel
 
@@ -148,6 +150,24 @@ class ShotsZip(BaseModel):
     expires_in: int
 
 
+#: A zip this small stays in memory; a larger one spills to the function's /tmp.
+ZIP_IN_MEMORY_BYTES = 16 * 2**20
+#: Images read from S3 at once while the zip is written, in order.
+ZIP_READ_AHEAD = 8
+
+
+def _write_zip(ctx: Context, images: list[tuple[str, str]], into: BinaryIO) -> None:
+    """The images in order, stored, not deflated (they are compressed already); reads
+    run a few ahead of the writing, so at most ZIP_READ_AHEAD images are held."""
+    with (ThreadPoolExecutor(max_workers=ZIP_READ_AHEAD) as pool,
+          zipfile.ZipFile(into, "w", compression=zipfile.ZIP_STORED) as archive):
+        for start in range(0, len(images), ZIP_READ_AHEAD):
+            batch = images[start : start + ZIP_READ_AHEAD]
+            for (name, _), data in zip(batch, pool.map(ctx.objects.get, [k for _, k in batch]),
+                                       strict=True):
+                archive.writestr(name, data)
+
+
 def zip_shots(ctx: Context, user_id: str, job_id: str) -> ShotsZip:
     """Every delivered image of a job in one zip, made in S3 and handed out as a presigned
     GET (an API response could not carry it: Lambda answers at most 6 MB).
@@ -163,12 +183,12 @@ def zip_shots(ctx: Context, user_id: str, job_id: str) -> ShotsZip:
         raise NotFound("This job has no finished shots yet.")
     key = f"{work_prefix(job.user_id, job_id)}/shots-{len(images)}.zip"
     if ctx.objects.head(key) is None:
-        buffer = io.BytesIO()
-        # Stored, not deflated: the images are compressed already.
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-            for name, image_key in images:
-                archive.writestr(name, ctx.objects.get(image_key))
-        ctx.objects.put(key, buffer.getvalue(), "application/zip")
+        # 200 shots at every preset are hundreds of MB: the zip goes to the function's
+        # disk past the first few MB and up to S3 in parts, never whole in memory.
+        with tempfile.SpooledTemporaryFile(max_size=ZIP_IN_MEMORY_BYTES) as spool:
+            _write_zip(ctx, images, spool)
+            spool.seek(0)
+            ctx.objects.upload(key, spool, "application/zip")
         logger.info("shots zipped", extra={"job_id": job_id, "files": len(images)})
     expiry = ctx.settings.download_url_expiry_seconds
     return ShotsZip(url=ctx.objects.presigned_get(key, expiry, filename=f"lightbox-{job_id}.zip"),
