@@ -25,7 +25,10 @@ import skimage.data
 from PIL import Image
 from skimage.color import hsv2rgb, rgb2hsv
 
+from lightbox.catalog import load_scenes
 from lightbox.domain.fidelity import CheckThresholds, ShotCheck, check_shot, check_shot_bytes
+from lightbox.engine.vision.cutout import remove_background
+from lightbox.engine.vision.render import SceneLook, compose_scene, render_scene
 from lightbox.errors import InvalidInput
 
 PRODUCTS = ("carvekit-handheld-product", "rembg-car-1", "rembg-car-2", "rembg-car-3")
@@ -516,6 +519,49 @@ def test_a_product_cut_off_by_the_frame_fails() -> None:
     assert not verdict.passed
     assert any("cut off by the frame" in reason for reason in verdict.reasons), verdict.reasons
     assert verdict.measures["product_in_frame"] < 0.9
+
+
+# --- tests: reflections -----------------------------------------------------------------------
+
+
+@cache
+def coffee_cutout() -> Image.Image:
+    """A bright red cup and saucer: its reflection on a black floor stands out."""
+    return remove_background(Image.fromarray(skimage.data.coffee()))
+
+
+def dark_studio(reflection: float) -> SceneLook:
+    return SceneLook.from_dict({**load_scenes()["black-studio"].look, "reflection": reflection})
+
+
+@pytest.mark.parametrize("seed", [7932, 15851, 23770])
+def test_the_products_own_reflection_on_a_glossy_floor_is_not_an_extra_object(seed: int) -> None:
+    # Given a dark studio shot whose glossy floor mirrors the cup and saucer below them
+    shot = render_scene(coffee_cutout(), dark_studio(0.35), seed=seed, size=(1024, 1024))
+    # When it is checked
+    verdict = check_shot(shot, coffee_cutout())
+    # Then the reflection is seen for what it is, and the shot passes
+    assert verdict.measures["reflection_share"] > 0.005
+    assert verdict.measures["extra_object_share"] <= 0.005
+    assert verdict.passed, verdict.reasons
+
+
+@pytest.mark.parametrize("reflection", [0.0, 0.35])
+def test_a_second_object_where_the_reflection_falls_is_still_an_extra_object(
+    reflection: float,
+) -> None:
+    # Given a dark studio shot with another product set on the floor below the cup
+    scene = compose_scene(coffee_cutout(), dark_studio(reflection), seed=1, size=(1024, 1024))
+    x0, _, x1, y1 = scene.product_box
+    other = load_cutout("rembg-car-1")
+    width = (x1 - x0) // 3
+    other = other.resize((width, round(other.height * width / other.width)))
+    shot = scene.image.copy()
+    shot.paste(other, ((x0 + x1 - width) // 2, y1 + 40), other)
+    # When it is checked
+    verdict = check_shot(shot, coffee_cutout())
+    # Then the car is an extra object, reflection or not
+    assert any("extra object" in reason for reason in verdict.reasons), verdict.reasons
 
 
 # --- tests: the person rule -------------------------------------------------------------------

@@ -19,7 +19,7 @@ How a shot is judged:
    (IoU with the shot's foreground), its scale in the frame and how much of it is
    inside the frame;
 4. the scene: foreground regions away from the product (second objects, props; soft
-   shadows excepted) and faces (OpenCV's bundled Haar cascades) where no person was
+   shadows and the product's own reflection on a glossy floor excepted) and faces (OpenCV's bundled Haar cascades) where no person was
    asked for. A scene that asks for a person expects exactly one face, and its body
    and hands are not counted as extra objects.
 
@@ -90,6 +90,8 @@ class CheckThresholds(BaseModel):
     extra_object_min_region: float = Field(ge=0, le=1)
     scenery_min_edge_width: float = Field(gt=0)
     scenery_min_span: float = Field(gt=0, le=1)
+    reflection_min_overlap: float = Field(ge=0, le=1)
+    reflection_min_correlation: float = Field(ge=-1, le=1)
     face_min_size_share: float = Field(gt=0, le=1)
     face_min_neighbors: int = Field(ge=1)
     face_long_side: int = Field(ge=128, le=2048)
@@ -156,7 +158,7 @@ def check_shot(
         # silhouette fallback already has one that found the product.
         foreground = scene_foreground or _foreground(work, expected.mask, limits)
         reasons += _product_reasons(expected, work, scene, foreground, limits, measures)
-    reasons += _extra_object_reasons(foreground, expected, limits, measures, expect_person)
+    reasons += _extra_object_reasons(work, foreground, expected, limits, measures, expect_person)
     reasons += _face_reasons(work, expected, foreground, expect_person, limits, measures)
     return ShotCheck(passed=not reasons, reasons=reasons, measures=measures)
 
@@ -936,6 +938,7 @@ def _surface_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _extra_object_reasons(
+    work: _WorkImage,
     foreground: _Foreground,
     expected: _Expected | None,
     limits: CheckThresholds,
@@ -951,7 +954,8 @@ def _extra_object_reasons(
     _, joined_labels, joined_stats, _ = cv2.connectedComponentsWithStats(joined.astype(np.uint8))
     # Specks (texture, noise) are not objects: only regions of some size count.
     minimum = limits.extra_object_min_region * away.size
-    area = 0
+    mirror = _Mirror.of(expected, work) if expected is not None else None
+    area = reflected = 0
     for label in range(1, count):
         if stats[label, cv2.CC_STAT_AREA] < minimum:
             continue
@@ -960,9 +964,13 @@ def _extra_object_reasons(
         span = (int(whole[cv2.CC_STAT_WIDTH]), int(whole[cv2.CC_STAT_HEIGHT]))
         if _is_scenery(region, span, foreground, limits):
             continue
+        if mirror is not None and mirror.shows_in(region, limits):
+            reflected += int(stats[label, cv2.CC_STAT_AREA])
+            continue
         area += int(stats[label, cv2.CC_STAT_AREA])
     share = area / away.size
     measures["extra_object_share"] = round(share, 4)
+    measures["reflection_share"] = round(reflected / away.size, 4)
     if expect_person or share <= limits.max_extra_object_share:
         # A scene with a person has a body, hands and clothes beside the product.
         return []
@@ -972,6 +980,51 @@ def _extra_object_reasons(
             f"{limits.max_extra_object_share:.1%})"
         )
     ]
+
+
+@dataclass(frozen=True)
+class _Mirror:
+    """The product mirrored about its own ground line, column by column: where a glossy
+    floor shows its reflection, and what the reflection looks like (dimmer, fading,
+    perhaps blurred, but with the product's light and dark parts where they mirror)."""
+
+    lightness: np.ndarray  # float32 HxW: L* of the mirrored product, lightly blurred
+    footprint: np.ndarray  # bool HxW: where the mirrored product lies
+    shot_lightness: np.ndarray  # float32 HxW: L* of the shot, blurred alike
+
+    @classmethod
+    def of(cls, expected: _Expected, work: _WorkImage) -> _Mirror:
+        mask = expected.alpha > 0.5
+        height, width = mask.shape
+        standing = mask.any(axis=0)
+        ground = np.where(standing, height - 1 - np.argmax(mask[::-1], axis=0), -1)
+        rows = np.arange(height)[:, None]
+        source = 2 * ground[None, :] - rows
+        below = standing[None, :] & (rows > ground[None, :]) & (source >= 0)
+        source = np.clip(source, 0, height - 1)
+        columns = np.broadcast_to(np.arange(width), (height, width))
+        footprint = below & (expected.alpha[source, columns] > 0.5)
+        return cls(
+            lightness=_blurred_lightness(expected.rgb[source, columns]),
+            footprint=footprint,
+            shot_lightness=_blurred_lightness(work.rgb),
+        )
+
+    def shows_in(self, region: np.ndarray, limits: CheckThresholds) -> bool:
+        """The region lies in the mirrored product's place and follows its light and
+        dark parts (correlation of lightness): a reflection, not a second object."""
+        inside = region & self.footprint
+        if inside.sum() < limits.reflection_min_overlap * region.sum() or inside.sum() < 16:
+            return False
+        shot, mirrored = self.shot_lightness[inside], self.lightness[inside]
+        if shot.std() < 1e-3 or mirrored.std() < 1e-3:
+            return False
+        return float(np.corrcoef(shot, mirrored)[0, 1]) >= limits.reflection_min_correlation
+
+
+def _blurred_lightness(rgb: np.ndarray) -> np.ndarray:
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 2.0).astype(np.float32) / 255.0
+    return cv2.cvtColor(blurred, cv2.COLOR_RGB2Lab)[:, :, 0]
 
 
 def _is_scenery(
