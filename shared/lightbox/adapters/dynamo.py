@@ -151,20 +151,11 @@ class DynamoStore(Table):
     # --- low level ------------------------------------------------------------------
 
     def _update(
-        self,
-        key: dict[str, str],
-        *,
-        set_values: dict[str, Any] | None = None,
-        remove: Iterable[str] = (),
-        add_sets: dict[str, set[str]] | None = None,
-        condition: str | None = None,
-        condition_values: dict[str, Any] | None = None,
-        returns: str = "NONE",
+        self, key: dict[str, str], *, returns: str = "NONE", **parts: Any
     ) -> dict[str, Any] | None:
-        """One UpdateItem; returns the new item (if asked) or None when the condition failed."""
-        request = _update_request(key, set_values=set_values, remove=remove,
-                                  add_sets=add_sets, condition=condition,
-                                  condition_values=condition_values)
+        """One UpdateItem built by `_update_request` from `parts`; returns the new item
+        (if asked) or None when the condition failed."""
+        request = _update_request(key, **parts)
         try:
             response = self.client.update_item(TableName=self.table, ReturnValues=returns,
                                                **request)
