@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps demo test test-fast lint validate bench dev deploy clean
+.PHONY: help install system-deps demo test test-fast lint validate bench screenshot dev deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ bench: install ## fan-out, cutout, render and check benchmarks (prints JSON line
 	$(BIN)/python bench/cutout_quality.py
 	$(BIN)/python bench/render_speed.py
 	$(BIN)/python bench/fidelity_accuracy.py
+
+screenshot: install system-deps ## refresh the README's picture of the job page (docs/job-page.png)
+	LIGHTBOX_SCREENSHOT=docs/job-page.png $(BIN)/pytest -q tests/browser/test_web_app.py -k downloads_the_zip
 
 dev: install ## run the local stack (API, webhooks, web app) on 127.0.0.1:$${LIGHTBOX_PORT:-8787}
 	$(BIN)/lightbox dev
