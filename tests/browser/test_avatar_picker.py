@@ -115,3 +115,9 @@ def test_a_shop_filters_the_avatars_picks_one_and_shoots_with_a_model(
     expect(page.locator("#balance")).to_have_text("197")
     job = get_context().store.get_job(job_id)
     assert job is not None and job.avatar_id == NOAH
+    # and the job page shows who is in the shots: Noah's portrait as ordered
+    expect(page.locator("#job-avatar-name")).to_have_text(
+        'With Noah, in every "with model" shot')
+    shown = page.get_by_role("img", name="Portrait of Noah")
+    expect(shown).to_have_js_property("complete", True)
+    assert shown.evaluate("(image) => image.naturalWidth") > 0

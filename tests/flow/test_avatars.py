@@ -317,6 +317,11 @@ def test_a_with_model_job_references_the_avatar_portrait_in_every_shot(
     # Then every shot is delivered, each "with model" shot with exactly one face
     assert job.status == JobStatus.DONE, job.reason
     assert job.avatar_id == "c002" and job.avatar_portrait_key == portrait_key
+    # and the job's view names the person and links the portrait the shots reference
+    shown = paying_shop.http.get(f"{stack.url}/api/jobs/{job.job_id}").json()["avatar"]
+    assert shown["avatar_id"] == "c002"
+    assert shown["name"] == load_avatar_catalogue().by_id()["c002"].name
+    assert httpx.get(shown["portrait_url"]).content == ctx.objects.get(portrait_key)
     shots = {s.scene_id: s for s in ctx.store.get_shots(job.job_id)}
     assert all(s.status == ShotStatus.DELIVERED for s in shots.values())
     for scene_id in WITH_MODEL:

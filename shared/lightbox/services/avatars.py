@@ -33,6 +33,7 @@ from lightbox.errors import Conflict, InvalidInput, LightboxError, NotFound, Rat
 from lightbox.models import (
     Avatar,
     AvatarStatus,
+    Job,
     Portrait,
     PortraitStatus,
     Prediction,
@@ -495,6 +496,28 @@ def portrait_failed(ctx: Context, prediction_id: str, error: str) -> PortraitRes
 
 
 # --- avatars in jobs --------------------------------------------------------------------
+
+
+class JobAvatarView(BaseModel):
+    """The person a job's "with model" shots show: the portrait fixed when it was ordered."""
+
+    avatar_id: str
+    name: str
+    portrait_url: str
+
+
+def job_avatar_view(ctx: Context, job: Job) -> JobAvatarView | None:
+    if not job.avatar_id or not job.avatar_portrait_key:
+        return None
+    if domain.is_catalogue_id(job.avatar_id):
+        entry = catalogue().by_id().get(job.avatar_id)
+        name = entry.name if entry else job.avatar_id
+    else:
+        avatar = avatar_store(ctx).get_avatar(job.avatar_id)
+        name = avatar.name if avatar and avatar.owner_id == job.user_id else job.avatar_id
+    return JobAvatarView(avatar_id=job.avatar_id, name=name,
+                         portrait_url=ctx.objects.presigned_get(job.avatar_portrait_key,
+                                                                PORTRAIT_URL_SECONDS))
 
 
 class JobAvatar(BaseModel):

@@ -14,6 +14,7 @@ from lightbox.adapters.s3 import work_prefix
 from lightbox.errors import NotFound
 from lightbox.models import Job, JobStatus, Shot, ShotStatus
 from lightbox.observability import logger
+from lightbox.services.avatars import JobAvatarView, job_avatar_view
 from lightbox.services.context import Context
 
 #: What the page shows for each internal shot status.
@@ -60,6 +61,8 @@ class JobView(BaseModel):
     shots: list[ShotView] = []
     manifest_url: str | None = None
     contact_sheet_url: str | None = None
+    #: The person in the "with model" shots, when the job has them.
+    avatar: JobAvatarView | None = None
 
 
 class JobSummary(BaseModel):
@@ -104,6 +107,7 @@ def job_view(ctx: Context, user_id: str, job_id: str) -> JobView:
         shots=[_shot_view(ctx, s, expiry) for s in shots],
         manifest_url=link(job.manifest_key, expiry) if job.manifest_key else None,
         contact_sheet_url=link(job.contact_sheet_key, expiry) if job.contact_sheet_key else None,
+        avatar=job_avatar_view(ctx, job),
     )
 
 

@@ -80,6 +80,15 @@
     $("viewer").showModal();
   }
 
+  function showAvatar(avatar) {
+    const figure = $("job-avatar");
+    if (!avatar || !figure.hidden) return;  // shown already: a new link would reload it
+    $("job-avatar-portrait").src = avatar.portrait_url;
+    $("job-avatar-portrait").alt = `Portrait of ${avatar.name}`;
+    $("job-avatar-name").textContent = `With ${avatar.name}, in every "with model" shot`;
+    figure.hidden = false;
+  }
+
   function showJob(job) {
     latest = job;
     const done = job.shots.filter((s) => s.phase === "done").length;
@@ -87,6 +96,7 @@
     $("job-status").textContent = `${STATUS[job.status] || job.status}${progress}`;
     $("job").dataset.status = job.status;
     Lightbox.show($("job-reason"), job.reason || "");
+    showAvatar(job.avatar);
     $("download-zip").disabled = done === 0;
     const grid = $("shots");
     for (const shot of job.shots) {
