@@ -86,6 +86,40 @@ def test_start_execution_is_allowed_on_the_one_state_machine_only() -> None:
         assert "*" not in actions
 
 
+def test_every_function_and_the_state_machine_log_to_groups_with_a_retention() -> None:
+    output = _transformed()["Resources"]
+    groups = {name: r for name, r in output.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert set(groups) == {"FunctionLogs", "StateMachineLogs"}
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    functions = [r for r in output.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == len(resources("AWS::Serverless::Function"))
+    for function in functions:
+        logging = function["Properties"]["LoggingConfig"]
+        assert logging == {"LogGroup": {"Ref": "FunctionLogs"}, "LogFormat": "JSON"}
+    machine = output["FinishImageStateMachine"]["Properties"]["LoggingConfiguration"]
+    assert machine["Level"] == "ERROR" and machine["IncludeExecutionData"] is False
+    assert machine["Destinations"] == [
+        {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["StateMachineLogs", "Arn"]}}}]
+
+
+def test_alarms_watch_images_payments_uploads_the_sweeper_and_the_api_and_notify_one_topic(
+) -> None:
+    alarms = resources("AWS::CloudWatch::Alarm")
+    watched = set()
+    for alarm in alarms.values():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+        assert props["TreatMissingData"] == "notBreaching"
+        for dimension in props["Dimensions"]:
+            if isinstance(dimension["Value"], dict):
+                watched.add(dimension["Value"]["Ref"])
+    assert watched == {"FinishImageStateMachine", "HttpApi", "UploadReceivedFunction",
+                       "SweeperFunction", "StripeWebhookFunction"}
+    email = resources("AWS::SNS::Subscription")["AlertsEmail"]
+    assert email["Condition"] == "HasAlarmEmail"
+
+
 def test_every_function_folder_has_a_template_entry_and_a_thin_handler() -> None:
     declared = {Path(r["Properties"]["CodeUri"]).name
                 for r in resources("AWS::Serverless::Function").values()}
