@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -62,6 +62,14 @@ class ImageState(BaseModel):
     error: str | None = None
     can_retry: bool = False
 
+    @classmethod
+    def of(cls, prediction: Prediction, outcome: Outcome, **values: Any) -> ImageState:
+        """The state of `prediction`'s image: who it is for, and what became of it."""
+        return cls(**prediction.model_dump(include=_PREDICTION_FIELDS), outcome=outcome, **values)
+
+
+_PREDICTION_FIELDS = {"prediction_id", "role", "job_id", "user_id", "shot_id", "attempt"}
+
 
 class FanOutResult(BaseModel):
     job_id: str
@@ -101,16 +109,8 @@ def fetch_output(ctx: Context, prediction_id: str) -> ImageState:
     prediction = ctx.store.get_prediction(prediction_id)
     if prediction is None or prediction.outcome is None:
         raise NotFound(f"Prediction {prediction_id} has no recorded outcome.")
-    state = ImageState(
-        prediction_id=prediction_id,
-        role=prediction.role,
-        job_id=prediction.job_id,
-        user_id=prediction.user_id,
-        shot_id=prediction.shot_id,
-        attempt=prediction.attempt,
-        outcome="succeeded",
-        can_retry=prediction.attempt < planning.MAX_ATTEMPTS,
-    )
+    state = ImageState.of(prediction, "succeeded",
+                          can_retry=prediction.attempt < planning.MAX_ATTEMPTS)
     if _is_stale(ctx, prediction):
         return state.model_copy(update={"outcome": "stale"})
     outcome = prediction.outcome
@@ -659,11 +659,7 @@ def settle(ctx: Context, event: SettleEvent) -> SettleResult:
     prediction = ctx.store.get_prediction(event.prediction_id)
     if prediction is None:
         raise NotFound(f"Prediction {event.prediction_id} does not exist.")
-    state = ImageState(
-        prediction_id=prediction.prediction_id, role=prediction.role, job_id=prediction.job_id,
-        user_id=prediction.user_id, shot_id=prediction.shot_id, attempt=prediction.attempt,
-        outcome="failed",
-    )
+    state = ImageState.of(prediction, "failed")
     failure = event.failure
     return fail_image(ctx, state, failure.Error if failure else "unknown",
                       failure.Cause if failure else None)
