@@ -1,14 +1,17 @@
-# Lightbox: `make demo` and `make test` work on a fresh machine with Python 3.11.
-# Everything else a newcomer might guess is here too: `make help`.
+# Lightbox: `make demo` and `make test` work on a fresh machine with Python 3.12 (the
+# Lambda runtime's version; pyenv's is found too). Everything else: `make help`.
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(shell scripts/find-python.sh)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The AWS SAM CLI pins boto3 and click at versions of its own: it lives apart.
+SAM_VENV  := $(VENV)/sam
+SAM_STAMP := $(SAM_VENV)/.installed
 OUT    ?= out/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps demo test test-fast lint validate bench screenshot dev deploy clean
+.PHONY: help install system-deps build demo test test-fast lint validate bench screenshot dev deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,6 +25,17 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## make the virtualenv (.venv) with the pinned packages
 
+$(SAM_STAMP): requirements-sam.lock
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.lock
+	touch $(SAM_STAMP)
+
+# sam build finds the runtime's python3.12 (with pip, for the layers' Makefiles) on PATH.
+build: install $(SAM_STAMP) ## sam build for AWS (arm64), then each function's size with its layers
+	PATH="$(abspath $(BIN)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build
+	$(BIN)/python -m lightbox_local.packaging sizes .aws-sam/build
+
 system-deps: ## install Debian's Chromium for the browser tests (apt-get, as root or with sudo)
 	@scripts/install-system-deps.sh
 
@@ -29,7 +43,7 @@ demo: install ## shoot the embedded photo into studio shots through the local ev
 	$(BIN)/lightbox shoot shared/lightbox/catalog/samples/skimage-coffee.png \
 		--scenes all --presets original,amazon-main --buy starter --out $(OUT)
 
-test: install system-deps ## run the whole test suite (unit, integration, flow, browser)
+test: install system-deps build ## run the whole test suite (unit, packaging, flow, browser)
 	$(BIN)/pytest
 
 test-fast: install ## the tests that need neither the local stack nor a browser
@@ -55,8 +69,8 @@ screenshot: install system-deps ## refresh the README's picture of the job page 
 dev: install ## run the local stack (API, webhooks, web app) on 127.0.0.1:$${LIGHTBOX_PORT:-8787}
 	$(BIN)/lightbox dev
 
-deploy: ## build and deploy to your AWS account (needs the AWS SAM CLI and credentials)
-	sam build && sam deploy --guided
+deploy: build ## build and deploy to your AWS account (needs AWS credentials)
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam deploy --guided
 
 clean: ## remove the virtualenv and outputs
 	rm -rf $(VENV) out .pytest_cache .hypothesis

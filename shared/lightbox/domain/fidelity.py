@@ -46,9 +46,9 @@ import numpy as np
 import yaml
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
-from skimage.color import deltaE_ciede2000, rgb2lab
 
 import lightbox
+from lightbox.domain.colour import ciede2000, linear_rgb_to_lab, srgb_to_linear
 from lightbox.errors import InvalidInput
 
 _DEFAULT_CHECKS_PATH = Path(lightbox.__file__).parent / "catalog" / "checks.yaml"
@@ -622,15 +622,6 @@ def _product_reasons(
     return reasons
 
 
-def _srgb_to_linear(values: np.ndarray) -> np.ndarray:
-    return np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(values: np.ndarray) -> np.ndarray:
-    values = np.clip(values, 0.0, 1.0)
-    return np.where(values <= 0.0031308, values * 12.92, 1.055 * values ** (1 / 2.4) - 0.055)
-
-
 def _product_core(expected: _Expected) -> np.ndarray:
     """The product minus a rim: edges mix in the backdrop and any misregistration."""
     x0, y0, x1, y1 = expected.box
@@ -666,8 +657,8 @@ def _colour_difference(
     shot = cv2.GaussianBlur(work.rgb, (0, 0), 1.2)[core].astype(np.float32) / 255.0
     wanted = cv2.GaussianBlur(expected.rgb, (0, 0), 1.2)[core].astype(np.float32) / 255.0
     step = max(1, len(shot) // 40000)
-    shot_linear = _srgb_to_linear(shot[::step])
-    wanted_linear = _srgb_to_linear(wanted[::step])
+    shot_linear = srgb_to_linear(shot[::step])
+    wanted_linear = srgb_to_linear(wanted[::step])
     gain = float(
         np.median(shot_linear @ _LUMINANCE)
         / max(float(np.median(wanted_linear @ _LUMINANCE)), 1e-4)
@@ -681,9 +672,7 @@ def _colour_difference(
         tint = np.median(shot_linear[usable] / lit[usable], axis=0).astype(np.float32)
         tint /= float(tint @ _LUMINANCE)
         tint = np.clip(tint, 1 - limits.max_light_cast, 1 + limits.max_light_cast)
-    wanted_lab = rgb2lab(_linear_to_srgb(lit * tint).reshape(-1, 1, 3))
-    shot_lab = rgb2lab(_linear_to_srgb(shot_linear).reshape(-1, 1, 3))
-    difference = deltaE_ciede2000(wanted_lab, shot_lab).ravel()
+    difference = ciede2000(linear_rgb_to_lab(lit * tint), linear_rgb_to_lab(shot_linear))
     return _ColourDifference(
         exposure_gain=gain,
         light_cast=float(np.abs(tint - 1).max()),

@@ -36,9 +36,9 @@ import numpy as np
 import pydantic
 import yaml
 from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
-from scipy import ndimage
 
 import lightbox
+from lightbox.domain.morphology import dilate_cross, within_distance
 from lightbox.domain.provenance import Provenance, build_xmp_packet, read_digital_source_type
 from lightbox.errors import ImageTooLarge, InvalidInput, LightboxError
 
@@ -917,7 +917,7 @@ def _rule_white_background(
     height, width = pixels.shape[:2]
     band = _border_ring(height, width, max(4, round(0.02 * min(height, width))))
     if mask is not None:
-        band &= ~ndimage.binary_dilation(mask, iterations=3)
+        band &= ~dilate_cross(mask, iterations=3)
     if not band.any():
         return _fail(rule, "no backdrop visible at the border: the product covers it")
     darkest = pixels[band].min(axis=1)
@@ -995,10 +995,11 @@ def _rule_no_halo(decoded: _Decoded, coverage: np.ndarray | None) -> RuleResult:
     x1, y1 = min(width, bbox[2] + margin), min(height, bbox[3] + margin)
     crop_coverage = coverage[y0:y1, x0:x1]
     crop = pixels[y0:y1, x0:x1].astype(np.int16)
-    outside_distance = ndimage.distance_transform_edt(crop_coverage < 8)
-    inside_distance = ndimage.distance_transform_edt(crop_coverage > 247)
-    outside = (outside_distance > gap) & (outside_distance <= gap + band)
-    inside = (inside_distance > gap) & (inside_distance <= gap + band)
+    # Distance bands: "outside" is gap..gap+band px from any covered pixel, "inside"
+    # the same from any pixel the mask leaves (nearly) uncovered.
+    covered, uncovered = crop_coverage >= 8, crop_coverage <= 247
+    outside = within_distance(covered, gap + band) & ~within_distance(covered, gap)
+    inside = within_distance(uncovered, gap + band) & ~within_distance(uncovered, gap)
     centre = np.argwhere(crop_coverage > 127).mean(axis=0)
     out_pixels, out_sector = _band_by_sector(crop, outside, centre, SECTORS)
     in_pixels, in_sector = _band_by_sector(crop, inside, centre, SECTORS)
