@@ -40,7 +40,7 @@ system-deps: ## install Debian's Chromium for the browser tests (apt-get, as roo
 	@scripts/install-system-deps.sh
 
 demo: install ## shoot the embedded photo into studio shots through the local event flow
-	$(BIN)/lightbox shoot shared/lightbox/catalog/samples/skimage-coffee.png \
+	$(BIN)/lightbox shoot infra/lightbox_local/samples/skimage-coffee.png \
 		--scenes all --presets original,amazon-main --buy starter --out $(OUT)
 
 test: install system-deps build ## run the whole test suite (unit, packaging, flow, browser)

@@ -39,8 +39,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from lightbox.engine.vision.cutout import remove_background
-from lightbox.engine.vision.mask_quality import (
+from lightbox_local.engine.vision.cutout import remove_background
+from lightbox_local.engine.vision.mask_quality import (
     boundary_figures,
     edge_error,
     iou,

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-PHOTO = REPO / "shared" / "lightbox" / "catalog" / "samples" / "skimage-coffee.png"
+PHOTO = REPO / "infra" / "lightbox_local" / "samples" / "skimage-coffee.png"
 
 
 def main() -> int:

@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -26,13 +25,12 @@ import yaml
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from lightbox.engine.vision.render import SceneLook, SceneRender, compose_scene
-from lightbox.engine.vision.upscale import upscale
+from lightbox_local.engine.vision.render import SceneLook, SceneRender, compose_scene
+from lightbox_local.engine.vision.upscale import upscale
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / ".." / "shared" / "samples"
 SCENES = REPO / "shared" / "lightbox" / "catalog" / "scenes.yaml"
-T = TypeVar("T")
 
 
 def car_cutout() -> Image.Image:
@@ -54,7 +52,7 @@ def product_delta_e(cutout: Image.Image, result: SceneRender) -> float:
     )
 
 
-def timed(function: Callable[[], T], repeat: int) -> tuple[float, T]:
+def timed[T](function: Callable[[], T], repeat: int) -> tuple[float, T]:
     times: list[float] = []
     for _ in range(max(1, repeat)):
         start = time.perf_counter()

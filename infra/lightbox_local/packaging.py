@@ -132,7 +132,8 @@ def _make_layer(source: Path, logical_id: str, python: str) -> Path:
         command = ["make", "--no-print-directory", "-f", str(source / "Makefile"),
                    f"build-{logical_id}", f"ARTIFACTS_DIR={out}", "LAYER_PLATFORM=host",
                    f"PYTHON={python}"]
-        result = subprocess.run(command, cwd=scratch, capture_output=True, text=True)
+        result = subprocess.run(command, cwd=scratch, capture_output=True, text=True,
+                                check=False)
     if result.returncode != 0:
         shutil.rmtree(out, ignore_errors=True)
         raise RuntimeError(f"building layer {logical_id} failed:\n{result.stdout}{result.stderr}")

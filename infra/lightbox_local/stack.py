@@ -23,7 +23,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Self
 
 import boto3
@@ -95,7 +94,12 @@ class LocalStack:
         self.url = self.gateway_server.url
         self.issuer.issuer_url = f"{self.url}/local-issuer"
 
-        from lightbox.engine.server import Engine, EngineConfig, EngineServer, new_webhook_secret
+        from lightbox_local.engine.server import (
+            Engine,
+            EngineConfig,
+            EngineServer,
+            new_webhook_secret,
+        )
 
         api_token = f"r8_local_{secrets.token_hex(12)}"
         webhook_secret = new_webhook_secret()
@@ -419,12 +423,6 @@ def _reset_lightbox_caches() -> None:
 
     get_settings.cache_clear()
     get_context.cache_clear()
-
-
-def demo_photo() -> Path:
-    from lightbox.catalog import demo_photo as packaged
-
-    return packaged()
 
 
 def wait_until(predicate: Any, timeout: float, step: float = 0.2) -> bool:

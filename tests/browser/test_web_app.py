@@ -19,7 +19,7 @@ from tests.browser.conftest import ROOT, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-COFFEE = ROOT / "shared" / "lightbox" / "catalog" / "samples" / "skimage-coffee.png"
+COFFEE = ROOT / "infra" / "lightbox_local" / "samples" / "skimage-coffee.png"
 # The job page's picture; `make screenshot` writes it to docs/ for the README.
 SCREENSHOT = Path(os.environ.get("LIGHTBOX_SCREENSHOT", ROOT / "out" / "job-page.png"))
 SCENES = ["White studio", "Lifestyle kitchen", "Flat lay on linen"]
@@ -139,7 +139,7 @@ def test_a_job_page_without_signing_in_asks_to_sign_in(
 def test_a_shot_that_fails_its_checks_shows_why_and_costs_nothing(
     stack: LocalStack, new_page: Callable[..., Page]
 ) -> None:
-    from lightbox.engine.server import Fault
+    from lightbox_local.engine.server import Fault
 
     # Given a shop with credits, and a composing model that changes the product's colour
     # on every try

@@ -28,7 +28,7 @@ from lightbox_local.stack import LocalStack, StackOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT.parent / "shared" / "samples" / "photos"
-COFFEE = ROOT / "shared" / "lightbox" / "catalog" / "samples" / "skimage-coffee.png"
+COFFEE = ROOT / "infra" / "lightbox_local" / "samples" / "skimage-coffee.png"
 TERMINAL = {"done", "partly_done", "failed"}
 _users = itertools.count(1)
 

@@ -21,12 +21,12 @@ from PIL import Image
 from lightbox.adapters.avatar_store import AvatarStore
 from lightbox.adapters.ledger import EntryKind
 from lightbox.catalog import load_models, load_scenes
-from lightbox.cli import main as lightbox_cli
 from lightbox.domain.avatars import CATALOGUE_OWNER, load_avatar_catalogue, side_by_side_reference
-from lightbox.engine.server import Fault
 from lightbox.models import AvatarStatus, JobStatus, PortraitStatus, ShotStatus
 from lightbox.services import avatars
 from lightbox.services.context import get_context
+from lightbox_local.cli import main as lightbox_cli
+from lightbox_local.engine.server import Fault
 from lightbox_local.stack import LocalStack
 from tests.flow.conftest import COFFEE, Shop, signed_in
 

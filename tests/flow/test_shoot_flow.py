@@ -62,7 +62,7 @@ def test_duplicated_webhooks_change_nothing(paying_shop: Shop, coffee: bytes) ->
 
 
 def test_a_failed_prediction_is_composed_again(paying_shop: Shop, coffee: bytes) -> None:
-    from lightbox.engine.server import Fault
+    from lightbox_local.engine.server import Fault
 
     # Given the next compose prediction fails
     paying_shop.stack.engine.add_fault(Fault(kind="fail", model="compose", count=1))
@@ -77,7 +77,7 @@ def test_a_failed_prediction_is_composed_again(paying_shop: Shop, coffee: bytes)
 def test_a_check_that_fails_twice_then_passes_delivers_the_third_try(
     paying_shop: Shop, coffee: bytes
 ) -> None:
-    from lightbox.engine.server import Fault
+    from lightbox_local.engine.server import Fault
 
     # Given the composing model changes the product's colour twice
     paying_shop.stack.engine.add_fault(Fault(kind="recolor", model="compose", count=2))
@@ -92,7 +92,7 @@ def test_a_check_that_fails_twice_then_passes_delivers_the_third_try(
 
 
 def test_a_shot_that_never_passes_is_rejected_and_refunded(paying_shop: Shop, coffee: bytes) -> None:
-    from lightbox.engine.server import Fault
+    from lightbox_local.engine.server import Fault
 
     # Given every composition of the next three changes the product's colour
     paying_shop.stack.engine.add_fault(Fault(kind="recolor", model="compose", count=3))
@@ -106,7 +106,7 @@ def test_a_shot_that_never_passes_is_rejected_and_refunded(paying_shop: Shop, co
 
 
 def test_a_lost_webhook_is_recovered_by_the_sweeper(paying_shop: Shop, coffee: bytes) -> None:
-    from lightbox.engine.server import Fault
+    from lightbox_local.engine.server import Fault
 
     stack = paying_shop.stack
     # Given the compose prediction's webhook never comes
@@ -136,7 +136,7 @@ def test_a_lost_webhook_is_recovered_by_the_sweeper(paying_shop: Shop, coffee: b
 def test_a_prediction_that_never_finishes_is_failed_by_the_sweeper_and_retried(
     paying_shop: Shop, coffee: bytes
 ) -> None:
-    from lightbox.engine.server import Fault
+    from lightbox_local.engine.server import Fault
 
     stack = paying_shop.stack
     stack.engine.add_fault(Fault(kind="hang", model="compose", count=1))

@@ -77,7 +77,7 @@ def test_the_tests_run_on_the_lambda_runtimes_python() -> None:
 
 def test_every_aws_client_the_code_makes_keeps_its_api_model_in_the_core_layer() -> None:
     kept = re.search(r"^AWS_SERVICES := (.+)$",
-                     (ROOT / "layers" / "core" / "Makefile").read_text(), re.M)
+                     (ROOT / "layers" / "core" / "Makefile").read_text(), re.MULTILINE)
     assert kept, "layers/core/Makefile names the AWS services it keeps"
     services = set(kept.group(1).split())
     made = set()

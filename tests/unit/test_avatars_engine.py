@@ -13,11 +13,11 @@ from PIL import Image, ImageDraw
 from lightbox.catalog import load_models, load_scenes
 from lightbox.domain import avatars
 from lightbox.domain.fidelity import CheckThresholds, check_shot_bytes
-from lightbox.engine import models as stand_ins
-from lightbox.engine.vision.portrait import render_portrait
-from lightbox.engine.vision.with_model import PersonLook, render_with_person
 from lightbox.errors import InvalidInput
 from lightbox.services.delivery import compose_aspect_ratio
+from lightbox_local.engine import models as stand_ins
+from lightbox_local.engine.vision.portrait import render_portrait
+from lightbox_local.engine.vision.with_model import PersonLook, render_with_person
 
 WITH_MODEL = [s for s in load_scenes().values() if s.person]
 SIZE = (819, 1024)

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from lightbox.cli import main as lightbox_cli
-from lightbox.engine.vision import cutout as cutout_module
-from lightbox.engine.vision.cutout import alpha_is_meaningful, remove_background
-from lightbox.engine.vision.mask_quality import boundary_figures, iou
 from lightbox.errors import InvalidImage
+from lightbox_local.cli import main as lightbox_cli
+from lightbox_local.engine.vision import cutout as cutout_module
+from lightbox_local.engine.vision.cutout import alpha_is_meaningful, remove_background
+from lightbox_local.engine.vision.mask_quality import boundary_figures, iou
 
 #: Measured IoU per sample (alpha >= 0.5 against mask >= 128) minus about 0.03.
 IOU_FLOORS = {
@@ -44,7 +44,7 @@ BOUNDARY_PX_CEILING = 8.0
 MEAN_BOUNDARY_PX_CEILING = 6.0
 
 DEMO_PHOTO = (
-    Path(cutout_module.__file__).resolve().parents[2] / "catalog" / "samples" / "skimage-coffee.png"
+    Path(cutout_module.__file__).resolve().parents[2] / "samples" / "skimage-coffee.png"
 )
 
 

@@ -27,9 +27,9 @@ from skimage.color import hsv2rgb, rgb2hsv
 
 from lightbox.catalog import load_scenes
 from lightbox.domain.fidelity import CheckThresholds, ShotCheck, check_shot, check_shot_bytes
-from lightbox.engine.vision.cutout import remove_background
-from lightbox.engine.vision.render import SceneLook, compose_scene, render_scene
 from lightbox.errors import InvalidInput
+from lightbox_local.engine.vision.cutout import remove_background
+from lightbox_local.engine.vision.render import SceneLook, compose_scene, render_scene
 
 PRODUCTS = ("carvekit-handheld-product", "rembg-car-1", "rembg-car-2", "rembg-car-3")
 LOW_TEXTURE_PRODUCT = "plain-mug"
@@ -707,7 +707,7 @@ def test_a_plain_product_is_not_judged_as_printed_on_when_its_edge_lands_off_pos
     # Given a plain red box rendered by the local engine at several layouts, where the
     # located position can be a few pixels off its real edge
     from lightbox.catalog import load_scenes
-    from lightbox.engine.vision.render import SceneLook, render_scene
+    from lightbox_local.engine.vision.render import SceneLook, render_scene
 
     box = Image.new("RGBA", (600, 600), (0, 0, 0, 0))
     box.paste(Image.new("RGBA", (300, 400), (180, 40, 40, 255)), (150, 100))

@@ -19,13 +19,13 @@ import yaml
 from PIL import Image, ImageDraw, ImageFilter
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from lightbox.engine.vision import render as render_module
-from lightbox.engine.vision.portrait import render_portrait
-from lightbox.engine.vision.render import SceneLook, compose_scene, render_scene
-from lightbox.engine.vision.upscale import upscale
+import lightbox.catalog
 from lightbox.errors import InvalidImage, InvalidInput
+from lightbox_local.engine.vision.portrait import render_portrait
+from lightbox_local.engine.vision.render import SceneLook, compose_scene, render_scene
+from lightbox_local.engine.vision.upscale import upscale
 
-SCENES_YAML = Path(render_module.__file__).resolve().parents[2] / "catalog" / "scenes.yaml"
+SCENES_YAML = Path(lightbox.catalog.__file__).resolve().parent / "scenes.yaml"
 SIZE = (640, 640)
 
 

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -37,8 +37,6 @@ from lightbox.models import (
     ShotStatus,
     utcnow,
 )
-
-M = TypeVar("M", bound=BaseModel)
 
 DUE_SHARDS = 8
 _serializer = TypeSerializer()
@@ -104,7 +102,7 @@ def _from_dynamo_value(value: Any) -> Any:
     return value
 
 
-def to_model(item: dict[str, Any], model: type[M]) -> M:
+def to_model[M: BaseModel](item: dict[str, Any], model: type[M]) -> M:
     return model.model_validate(deserialize(item))
 
 

@@ -101,8 +101,3 @@ def load_scenes() -> dict[str, Scene]:
 @lru_cache(maxsize=1)
 def load_models() -> ModelCatalog:
     return ModelCatalog.model_validate(read_yaml("models.yaml"))
-
-
-def demo_photo() -> Path:
-    """The embedded default photo `make demo` shoots (scikit-image's coffee, CC0)."""
-    return PACKAGED_DIR / "samples" / "skimage-coffee.png"

@@ -32,14 +32,14 @@ def within_distance(mask: np.ndarray, radius: float) -> np.ndarray:
     """
     mask = mask.astype(bool)
     height, width = mask.shape
-    reach = int(math.floor(radius))
+    reach = math.floor(radius)
     counts = np.zeros((height, width + 1), dtype=np.int32)
     np.cumsum(mask, axis=1, out=counts[:, 1:])
     columns = np.arange(width)
     grown = np.zeros_like(mask)
     rows: dict[int, np.ndarray] = {}
     for dy in range(-reach, reach + 1):
-        half = int(math.floor(math.sqrt(max(radius * radius - dy * dy, 0.0)) + 1e-9))
+        half = math.floor(math.sqrt(max(radius * radius - dy * dy, 0.0)) + 1e-9)
         if half not in rows:
             lo = np.clip(columns - half, 0, width)
             hi = np.clip(columns + half + 1, 0, width)

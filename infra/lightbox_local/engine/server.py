@@ -14,7 +14,7 @@ and sends signed webhooks with Replicate's headers and scheme (Standard Webhooks
 ``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256>``),
 retrying non-2xx answers with backoff for about a minute, as Replicate does.
 
-Its models are CPU stand-ins (lightbox.engine.vision): classic-vision background
+Its models are CPU stand-ins (lightbox_local.engine.vision): classic-vision background
 removal, a scene renderer, a Lanczos upscaler and a placeholder portrait. Latency,
 failure rate, duplicate and lost webhooks are settable (`EngineConfig`, or
 ``POST /engine/config``), and one-off faults can be queued (``POST /engine/faults``)
@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from lightbox.engine import models as stand_ins
+from lightbox_local.engine import models as stand_ins
 
 log = logging.getLogger(__name__)
 

@@ -19,14 +19,22 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from lightbox.errors import LightboxError
+from lightbox_local.cli.avatars import add_avatar_commands, generate_in_background
+from lightbox_local.cli.session import (
+    CliError,
+    Session,
+    add_api_option,
+    api_or_local_stack,
+    buy,
+    running_api,
+    start_stack,
+)
 
 DEFAULT_PORT = 8787
 TERMINAL = {"done", "partly_done", "failed"}
@@ -48,12 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-class CliError(Exception):
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,19 +85,19 @@ def _parser() -> argparse.ArgumentParser:
     shoot.add_argument("--buy", metavar="PACK", default=None,
                        help="buy this credit pack first (locally, through the signed webhook)")
     shoot.add_argument("--timeout", type=float, default=900.0)
-    _add_api(shoot)
+    add_api_option(shoot)
     shoot.set_defaults(run=run_shoot)
 
     buy = commands.add_parser("buy", help="buy a credit pack locally")
     buy.add_argument("--user", required=True)
     buy.add_argument("--pack", default="starter")
-    _add_api(buy)
+    add_api_option(buy)
     buy.set_defaults(run=run_buy)
 
     credits = commands.add_parser("credits", help="show a user's balance and ledger")
     credits.add_argument("--user", required=True)
     credits.add_argument("--json", action="store_true")
-    _add_api(credits)
+    add_api_option(credits)
     credits.set_defaults(run=run_credits)
 
     scenes = commands.add_parser("scenes", help="list the scene templates")
@@ -106,37 +108,15 @@ def _parser() -> argparse.ArgumentParser:
     cutout.add_argument("--out", type=Path, required=True)
     cutout.set_defaults(run=run_cutout)
 
-    from lightbox.cli_avatars import add_avatar_commands
-
     add_avatar_commands(commands)  # `lightbox avatars list|preview|create|generate`
     return parser
-
-
-def _add_api(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", default=os.environ.get("LIGHTBOX_API"),
-                        help="URL of a running `lightbox dev` (default: http://127.0.0.1:"
-                             "$LIGHTBOX_PORT, else a stack started for this command)")
 
 
 # --- the local stack --------------------------------------------------------------------
 
 
-def _quiet_logs(verbose: bool) -> None:
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if verbose else "WARNING")
-
-
-def _start_stack(port: int = 0, *, sweep_every: float | None = 30.0, verbose: bool = False,
-                 engine: dict[str, Any] | None = None) -> Any:
-    _quiet_logs(verbose)
-    from lightbox_local.stack import LocalStack, StackOptions
-
-    level = "INFO" if verbose else "WARNING"
-    return LocalStack(StackOptions(port=port, sweep_every=sweep_every, log_level=level,
-                                   engine=engine or {})).start()
-
-
 def run_dev(args: argparse.Namespace) -> int:
-    stack = _start_stack(args.port, sweep_every=args.sweep_every, verbose=args.verbose)
+    stack = start_stack(args.port, sweep_every=args.sweep_every, verbose=args.verbose)
     print(f"Lightbox is running at {stack.url}")
     print(f"  web app           {stack.url}/")
     print(f"  API docs          {stack.url}/docs")
@@ -145,8 +125,6 @@ def run_dev(args: argparse.Namespace) -> int:
     print(f"  AWS (moto)        {stack.aws_url}")
     print("Sign in from the web app, or: lightbox buy --user ID, lightbox shoot PHOTO --user ID")
     if args.avatars:
-        from lightbox.cli_avatars import generate_in_background
-
         generate_in_background()
     print("Press Ctrl-C to stop.", flush=True)
     try:
@@ -159,58 +137,7 @@ def run_dev(args: argparse.Namespace) -> int:
     return 0
 
 
-class Session:
-    """A signed-in conversation with a Lightbox API (local stack)."""
 
-    def __init__(self, api: str, user: str) -> None:
-        self.api = api.rstrip("/")
-        self.http = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
-        response = self.http.post(f"{self.api}/local/sign-in", json={"user": user})
-        if response.status_code != 200:
-            raise CliError(f"could not sign in at {self.api}: {response.status_code} {response.text}")
-        self.token = response.json()["token"]
-        self.http.headers["authorization"] = f"Bearer {self.token}"
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return self.http.get(f"{self.api}{path}", params=params or None)
-
-    def post(self, path: str, payload: Any) -> httpx.Response:
-        return self.http.post(f"{self.api}{path}", json=payload)
-
-
-@contextmanager
-def api_or_local_stack(
-    explicit: str | None,
-    *,
-    why: str = "moto, the local engine, the functions",
-    sweep_every: float | None = 30.0,
-) -> Iterator[tuple[str, Any]]:
-    """The API to talk to: a running `lightbox dev`, else a stack started (and stopped)
-    for this command. Yields (url, the stack or None)."""
-    api = _running_api(explicit)
-    if api is not None:
-        yield api, None
-        return
-    print(f"Starting the local stack ({why})...", flush=True)
-    stack = _start_stack(sweep_every=sweep_every)
-    try:
-        yield stack.url, stack
-    finally:
-        stack.stop()
-
-
-def _running_api(explicit: str | None) -> str | None:
-    if explicit:
-        return explicit
-    port = os.environ.get("LIGHTBOX_PORT")
-    if port:
-        url = f"http://127.0.0.1:{port}"
-        try:
-            httpx.get(f"{url}/healthz", timeout=1.0)
-            return url
-        except httpx.HTTPError:
-            return None
-    return None
 
 
 # --- shoot ------------------------------------------------------------------------------
@@ -221,7 +148,7 @@ def run_shoot(args: argparse.Namespace) -> int:
         raise CliError(f"no such photo: {args.photo}")
     with api_or_local_stack(args.api) as (api, _):
         if args.buy:
-            _buy(api, args.user, args.buy)
+            buy(api, args.user, args.buy)
         return shoot(api, args)
 
 
@@ -355,35 +282,16 @@ def _error_text(response: httpx.Response) -> str:
 
 
 def run_buy(args: argparse.Namespace) -> int:
-    api = _running_api(args.api)
+    api = running_api(args.api)
     if api is None:
         raise CliError("no local stack is running: start `lightbox dev` first "
                        "(or set LIGHTBOX_PORT / --api)")
-    _buy(api, args.user, args.pack)
+    buy(api, args.user, args.pack)
     return 0
 
 
-def _buy(api: str, user: str, pack: str) -> None:
-    """A local purchase: the signed checkout.session.completed Stripe would send."""
-    from lightbox.services.payments import build_signed_checkout_event
-    from lightbox_local.stack import LOCAL_STRIPE_WEBHOOK_SECRET
-
-    secret = os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_STRIPE_WEBHOOK_SECRET)
-    session = Session(api, user)  # signing in creates the user locally
-    before = session.get("/api/credits").json()["balance"]
-    body, signature = build_signed_checkout_event(user, pack, secret=secret)
-    response = httpx.post(f"{api.rstrip('/')}/webhooks/stripe", content=body,
-                          headers={"stripe-signature": signature,
-                                   "content-type": "application/json"})
-    if response.status_code != 200:
-        raise CliError(f"the purchase was refused: {response.status_code} {response.text[:200]}")
-    after = session.get("/api/credits").json()["balance"]
-    print(f"Bought the '{pack}' pack for {user} through the signed Stripe webhook: "
-          f"balance {before} -> {after} credits")
-
-
 def run_credits(args: argparse.Namespace) -> int:
-    api = _running_api(args.api)
+    api = running_api(args.api)
     if api is None:
         raise CliError("no local stack is running: start `lightbox dev` first")
     session = Session(api, args.user)
@@ -416,7 +324,7 @@ def run_cutout(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from lightbox.domain.images import normalise_upload
-    from lightbox.engine.vision.cutout import remove_background
+    from lightbox_local.engine.vision.cutout import remove_background
 
     if not args.photo.is_file():
         raise CliError(f"no such photo: {args.photo}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lightbox.engine.vision.render import check_size
+from lightbox_local.engine.vision.render import check_size
 
 Rgb = tuple[int, int, int]
 

@@ -29,6 +29,15 @@ from typing import Any
 import httpx
 
 from lightbox.domain.avatars import ATTRIBUTES
+from lightbox_local.cli.session import (
+    CliError,
+    Session,
+    add_api_option,
+    api_or_local_stack,
+    buy,
+    running_api,
+    start_stack,
+)
 
 TILE = 240
 CAPTION = 44
@@ -37,7 +46,6 @@ GAP = 10
 
 def add_avatar_commands(commands: Any) -> None:
     """Register `lightbox avatars ...` on the main parser's subcommands."""
-    from lightbox.cli import _add_api
 
     avatars = commands.add_parser("avatars", help="list, preview, create and generate avatars")
     actions = avatars.add_subparsers(dest="avatars_action", metavar="ACTION", required=True)
@@ -48,7 +56,7 @@ def add_avatar_commands(commands: Any) -> None:
     listing.add_argument("--usable", action="store_true", help="only avatars a job can use")
     listing.add_argument("--user", default="demo-shop")
     listing.add_argument("--json", action="store_true")
-    _add_api(listing)
+    add_api_option(listing)
     listing.set_defaults(run=run_list)
 
     preview = actions.add_parser("preview", help="a contact sheet of avatars' portraits")
@@ -58,7 +66,7 @@ def add_avatar_commands(commands: Any) -> None:
     preview.add_argument("--limit", type=int, default=24, help="at most this many portraits")
     preview.add_argument("--user", default="demo-shop")
     preview.add_argument("--timeout", type=float, default=600.0)
-    _add_api(preview)
+    add_api_option(preview)
     preview.set_defaults(run=run_preview)
 
     create = actions.add_parser("create", help="make your own avatar: candidates, keep one")
@@ -72,7 +80,7 @@ def add_avatar_commands(commands: Any) -> None:
     create.add_argument("--user", default="demo-shop")
     create.add_argument("--buy", metavar="PACK", help="buy this credit pack first (locally)")
     create.add_argument("--timeout", type=float, default=600.0)
-    _add_api(create)
+    add_api_option(create)
     create.set_defaults(run=run_create)
 
     generate = actions.add_parser("generate", help="(operator) make the catalogue's portraits")
@@ -105,9 +113,8 @@ def _filters(args: argparse.Namespace) -> dict[str, list[str]]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from lightbox.cli import Session, _running_api
 
-    api = _running_api(args.api)
+    api = running_api(args.api)
     if api is None:
         found = _catalogue_rows(_filters(args))
         where = "the catalogue file (start `lightbox dev` to see which portraits are made)"
@@ -149,7 +156,6 @@ def _fetch_avatars(session: Any, filters: dict[str, list[str]], source: str,
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from lightbox.cli import Session, api_or_local_stack
 
     with api_or_local_stack(args.api, why="placeholder portraits",
                             sweep_every=None) as (api, stack):
@@ -210,11 +216,10 @@ def render_avatar_sheet(entries: list[tuple[dict[str, Any], Any]], *, title: str
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from lightbox.cli import Session, _buy, api_or_local_stack
 
     with api_or_local_stack(args.api, sweep_every=None) as (api, _):
         if args.buy:
-            _buy(api, args.user, args.buy)
+            buy(api, args.user, args.buy)
         session = Session(api, args.user)
         body = {name: getattr(args, name) for name in ATTRIBUTES if getattr(args, name)}
         body["candidates"] = args.candidates
@@ -247,7 +252,6 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def _wait_for_candidates(session: Any, avatar_id: str, timeout: float) -> dict[str, Any]:
-    from lightbox.cli import CliError
 
     started = time.monotonic()
     while True:
@@ -263,13 +267,12 @@ def _wait_for_candidates(session: Any, avatar_id: str, timeout: float) -> dict[s
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from lightbox.cli import _start_stack
 
     only = [i.strip() for i in args.only.split(",") if i.strip()] if args.only else None
     stack = None
     if args.local:
         print("Starting the local stack (moto, the local engine, the functions)...", flush=True)
-        stack = _start_stack(sweep_every=None)
+        stack = start_stack(sweep_every=None)
     try:
         wait = args.wait or stack is not None
         report = _generate_and_wait(only, regenerate=args.regenerate,
@@ -287,7 +290,6 @@ def run_generate(args: argparse.Namespace) -> int:
 def _generate_and_wait(only: list[str] | None, *, regenerate: bool,
                        timeout: float) -> dict[str, Any]:
     """Run the batch (again while the rate budget defers some), then wait for the portraits."""
-    from lightbox.cli import CliError
     from lightbox.services import avatars
     from lightbox.services.context import get_context
 
@@ -327,7 +329,6 @@ def generate_in_background() -> None:
     import threading
 
     def run() -> None:
-        from lightbox.cli import CliError
         from lightbox.errors import LightboxError
 
         try:
@@ -346,7 +347,6 @@ def generate_in_background() -> None:
 
 
 def _checked(call: Any) -> Any:
-    from lightbox.cli import CliError
     from lightbox.errors import InvalidInput
 
     try:
@@ -356,7 +356,6 @@ def _checked(call: Any) -> Any:
 
 
 def _raise_for(response: httpx.Response, *, user: str | None = None) -> None:
-    from lightbox.cli import CliError
 
     if response.status_code < 400:
         return

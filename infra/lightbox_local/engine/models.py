@@ -59,13 +59,13 @@ def run(
             image = hue_rotate(image, 40)
         return _encode(image, inputs.get("output_format", "png"))
     if role == "upscale":
-        from lightbox.engine.vision.upscale import upscale
+        from lightbox_local.engine.vision.upscale import upscale
 
         source = _open(fetch(inputs["image"])).convert("RGB")
         scale = float(inputs.get("scale", 4))
         return _png(upscale(source, scale=scale))
     if role == "portrait":
-        from lightbox.engine.vision.portrait import render_portrait
+        from lightbox_local.engine.vision.portrait import render_portrait
 
         size = _size_for_ratio(str(inputs.get("aspect_ratio", "3:4")), 1024)
         image = render_portrait(str(inputs.get("prompt", "")), seed=int(inputs.get("seed", 0)),
@@ -75,13 +75,13 @@ def run(
 
 
 def _cutout(photo: Image.Image) -> Image.Image:
-    from lightbox.engine.vision.cutout import remove_background
+    from lightbox_local.engine.vision.cutout import remove_background
 
     return remove_background(photo)
 
 
 def _compose(inputs: dict[str, Any], fetch: Fetch) -> Image.Image:
-    from lightbox.engine.vision.render import SceneLook, render_scene
+    from lightbox_local.engine.vision.render import SceneLook, render_scene
 
     scene = scene_for_prompt(str(inputs.get("prompt", "")))
     if scene is not None and scene.person:
@@ -100,7 +100,7 @@ def _compose(inputs: dict[str, Any], fetch: Fetch) -> Image.Image:
 def _compose_with_person(inputs: dict[str, Any], fetch: Fetch, scene: Scene) -> Image.Image:
     """The person's portrait and the product, as the catalogue says they are combined."""
     from lightbox.domain.avatars import split_side_by_side
-    from lightbox.engine.vision.with_model import render_with_person
+    from lightbox_local.engine.vision.with_model import render_with_person
 
     spec = load_models().compose_with_model
     person_input, product_input = spec.reference_inputs
