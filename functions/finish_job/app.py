@@ -5,8 +5,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lightbox.events import FinishEvent, to_output
 from lightbox.observability import logger, tracer
-from lightbox.services import finish
 from lightbox.services.context import get_context
+from lightbox.services.steps import finish
 
 
 @logger.inject_lambda_context

@@ -5,12 +5,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lightbox.events import ImageEvent, to_output
 from lightbox.observability import logger, tracer
-from lightbox.services import finish
 from lightbox.services.context import get_context
+from lightbox.services.steps import compose
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_parser(model=ImageEvent)
 def handler(event: ImageEvent, context: LambdaContext) -> dict:
-    return to_output(finish.regenerate_shot(get_context(), event.image))
+    return to_output(compose.regenerate_shot(get_context(), event.image))

@@ -1,28 +1,43 @@
-"""Lambda on a laptop: the real handlers from functions/, invoked in this process.
+"""Lambda on a laptop: each function runs from its own package, in processes of its own.
 
-Functions are found through template.yaml (CodeUri + Handler), imported from their
-own folders, and invoked with a Lambda-like context. moto's Step Functions
-interpreter reaches them through botocore: a ``before-send`` hook on
-``lambda.Invoke`` answers the call with the handler's result, exactly as the Lambda
-Invoke API would (``X-Amz-Function-Error: Unhandled`` and an ``errorType`` payload
-when the handler raises, so ``Retry``/``Catch`` match error names as in AWS).
+The functions are read from template.yaml (`lightbox_local.packaging`): a function's
+package is its CodeUri plus the layers the template attaches to it, built for this
+machine by the layers' own Makefiles. Each function gets worker processes
+(`lightbox_local/worker.py`) that import only from that package and the standard
+library, as in Lambda:
+
+- one event at a time per process; a busy function starts another process, up to its
+  concurrency (ReservedConcurrentExecutions, or the runtime's default);
+- warm processes are reused, so module-level state (clients, caches) lives per process;
+- the import of the handler is the cold start: timed, logged and kept in `stats()`;
+- a handler that cannot import (a package its layers lack) fails every invocation with
+  Lambda's `Runtime.ImportModuleError`; one that runs past its Timeout is killed and
+  reported as `Sandbox.Timedout`.
+
+moto's Step Functions interpreter reaches the functions through botocore: a
+``before-send`` hook on ``lambda.Invoke`` answers the call with the function's result,
+exactly as the Lambda Invoke API would (``X-Amz-Function-Error: Unhandled`` and the
+error payload when the handler raises, so ``Retry``/``Catch`` match error names as in
+AWS).
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import io
 import json
+import logging
+import os
+import select
+import signal
+import statistics
+import subprocess
 import sys
 import threading
 import time
-import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
 
@@ -30,144 +45,288 @@ import boto3
 import urllib3
 from botocore.awsrequest import AWSResponse
 
-from lightbox_local.template import ROOT, resources
+from lightbox_local.packaging import FunctionSpec, functions, package_path
+
+log = logging.getLogger(__name__)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+WORKER = Path(__file__).resolve().with_name("worker.py")
+#: Processes one function may run at once when the template sets no reserved concurrency.
+DEFAULT_CONCURRENCY = 4
+#: Lambda gives a function's initialisation (the imports) at most this long.
+INIT_TIMEOUT_SECONDS = 10.0
 
 
-@dataclass
-class LocalFunction:
-    logical_id: str
-    name: str
-    code_dir: Path
-    handler_name: str
-    timeout: int
-    memory: int
-    events: dict[str, Any]
-    environment_names: set[str]
-    _module: ModuleType | None = field(default=None, repr=False)
-    _import_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}"
-
-    def handler(self) -> Callable[[Any, Any], Any]:
-        with self._import_lock:
-            if self._module is None:
-                module_file, _ = self.handler_name.rsplit(".", 1)
-                path = self.code_dir / f"{module_file}.py"
-                spec = importlib.util.spec_from_file_location(f"lightbox_fn_{self.name}", path)
-                assert spec and spec.loader
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[spec.name] = module
-                spec.loader.exec_module(module)
-                self._module = module
-            return getattr(self._module, self.handler_name.rsplit(".", 1)[1])
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
 
 
-class LambdaContext:
-    """What a handler sees as its `context` (the attributes Powertools reads)."""
-
-    def __init__(self, function: LocalFunction) -> None:
-        self.function_name = function.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = function.arn
-        self.memory_limit_in_mb = function.memory
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function.name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + function.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def _ensure_event_loop() -> None:
-    """Lambda runs handlers on its main thread, where asyncio finds a loop (Mangum relies
-    on it); the local runtime runs them on worker threads, so each gets its own."""
-    try:
-        asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        asyncio.set_event_loop(asyncio.new_event_loop())
+def discover_functions() -> dict[str, FunctionSpec]:
+    """Every AWS::Serverless::Function in the template, keyed by its folder name."""
+    return functions()
 
 
 class HandlerError(Exception):
+    """A function's invocation failed; `payload` is what Lambda's Invoke returns."""
+
     def __init__(self, payload: dict[str, Any]) -> None:
         super().__init__(payload.get("errorMessage"))
         self.payload = payload
 
 
-def discover_functions() -> dict[str, LocalFunction]:
-    """Every AWS::Serverless::Function in the template, keyed by its folder name."""
-    template_globals = _globals()
-    functions = {}
-    for logical_id, resource in resources("AWS::Serverless::Function").items():
-        props = resource["Properties"]
-        code_dir = ROOT / props["CodeUri"]
-        name = code_dir.name
-        env = set(template_globals.get("Environment", {}).get("Variables", {}))
-        env |= set((props.get("Environment") or {}).get("Variables", {}))
-        functions[name] = LocalFunction(
-            logical_id=logical_id,
-            name=name,
-            code_dir=code_dir,
-            handler_name=props.get("Handler", template_globals.get("Handler", "app.handler")),
-            timeout=int(props.get("Timeout", template_globals.get("Timeout", 3))),
-            memory=int(props.get("MemorySize", template_globals.get("MemorySize", 128))),
-            events=props.get("Events") or {},
-            environment_names=env,
+@dataclass
+class FunctionStats:
+    cold_starts_ms: list[float] = field(default_factory=list)
+    init_cpu_ms: list[float] = field(default_factory=list)
+    durations_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def summary(self) -> dict[str, float]:
+        def median(values: list[float]) -> float:
+            return round(statistics.median(values), 1) if values else 0.0
+
+        return {
+            "invocations": len(self.durations_ms),
+            "errors": self.errors,
+            "cold_starts": len(self.cold_starts_ms),
+            "cold_start_ms_median": median(self.cold_starts_ms),
+            "duration_ms_median": median(self.durations_ms),
+            "cpu_ms_total": round(sum(self.cpu_ms) + sum(self.init_cpu_ms), 1),
+        }
+
+
+class _Worker:
+    """One execution environment: a process that runs one function, an event at a time."""
+
+    def __init__(self, function: FunctionSpec, path: list[Path],
+                 environment: Mapping[str, str], stderr: Any) -> None:
+        self.function = function
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        env = {**environment, "LIGHTBOX_FUNCTION_PATH": json.dumps([str(p) for p in path])}
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(WORKER), str(request_read), str(reply_write)],
+            pass_fds=(request_read, reply_write), env=env, stdin=subprocess.DEVNULL,
+            stdout=stderr, stderr=stderr, cwd=function.code_dir, start_new_session=True,
         )
-    return functions
+        os.close(request_read)
+        os.close(reply_write)
+        self._requests = os.fdopen(request_write, "wb", buffering=0)
+        self._replies = reply_read
+        self._buffer = b""
+        hello = self._read(INIT_TIMEOUT_SECONDS)
+        if hello is None or "init_error" in hello:
+            self.kill()
+            raise HandlerError((hello or {}).get("init_error") or {
+                "errorMessage": f"{function.name} did not initialise within "
+                                f"{INIT_TIMEOUT_SECONDS:.0f} seconds",
+                "errorType": "Runtime.InitTimeout", "requestId": "", "stackTrace": []})
+        self.init_ms = float(hello["init_ms"])
+        self.init_cpu_ms = float(hello["init_cpu_ms"])
+
+    def run(self, event: Any, timeout: float) -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        message = {"event": event, "request_id": request_id, "timeout": timeout}
+        try:
+            self._requests.write(json.dumps(message).encode() + b"\n")
+        except BrokenPipeError:
+            return self._exited(request_id)
+        reply = self._read(timeout)
+        if reply is None:
+            if self.process.poll() is not None:
+                return self._exited(request_id)
+            self.kill()
+            return {"error": {
+                "errorMessage": f"{request_id} Task timed out after {timeout:.2f} seconds",
+                "errorType": "Sandbox.Timedout", "requestId": request_id, "stackTrace": []}}
+        return reply
+
+    def _exited(self, request_id: str) -> dict[str, Any]:
+        code = self.process.wait()
+        return {"error": {"errorMessage": f"RequestId: {request_id} Error: Runtime exited "
+                                          f"with error: exit status {code}",
+                          "errorType": "Runtime.ExitError", "requestId": request_id,
+                          "stackTrace": []}}
+
+    def _read(self, timeout: float) -> dict[str, Any] | None:
+        """The next JSON line from the worker, or None at its end or after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([self._replies], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(self._replies, 1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        try:
+            self._requests.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+        finally:
+            os.close(self._replies)
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
 
 
-def _globals() -> dict[str, Any]:
-    from lightbox_local.template import load_template
+class _Pool:
+    """The execution environments of one function."""
 
-    return (load_template().get("Globals") or {}).get("Function") or {}
+    def __init__(self, function: FunctionSpec, start: Callable[[FunctionSpec], _Worker],
+                 concurrency: int) -> None:
+        self.function = function
+        self._start = start
+        self.concurrency = concurrency
+        self._idle: list[_Worker] = []
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def acquire(self) -> tuple[_Worker, bool]:
+        """A warm worker if one is idle, else a new one (a cold start) within the cap."""
+        with self._changed:
+            while not self._idle and self._count >= self.concurrency:
+                self._changed.wait()
+            if self._idle:
+                return self._idle.pop(), False
+            self._count += 1
+        try:
+            return self._start(self.function), True
+        except BaseException:
+            self._gone()
+            raise
+
+    def release(self, worker: _Worker) -> None:
+        if not worker.alive:
+            self._gone()
+            return
+        with self._changed:
+            self._idle.append(worker)
+            self._changed.notify()
+
+    def _gone(self) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
 
 
 class LocalLambda:
-    """Invokes handlers and tells waiters when each invocation ends."""
+    """Invokes functions in their own processes and tells waiters when each invocation ends."""
 
-    def __init__(self, functions: dict[str, LocalFunction]) -> None:
+    def __init__(self, functions: dict[str, FunctionSpec], *,
+                 environment: Mapping[str, str] | None = None,
+                 concurrency: int = DEFAULT_CONCURRENCY, stderr: Any = None) -> None:
         self.functions = functions
+        #: The stack's settings, given to every function (set before the first invocation).
+        self.environment = dict(environment or {})
         self.invocations = 0
         self.errors: list[tuple[str, dict[str, Any]]] = []
+        self._stats = {name: FunctionStats() for name in functions}
+        self._stderr = stderr
+        self._paths = {name: package_path(spec) for name, spec in functions.items()}
+        self._pools = {
+            name: _Pool(spec, self._start_worker, spec.reserved_concurrency or concurrency)
+            for name, spec in functions.items()
+        }
         self._settled = threading.Condition()
         self._hooked = False
 
-    def by_arn_or_name(self, ref: str) -> LocalFunction:
+    def by_arn_or_name(self, ref: str) -> FunctionSpec:
         name = unquote(ref).split(":")[-1] if ref.startswith("arn:") or "%3A" in ref else ref
         if name not in self.functions:
             raise KeyError(f"no local function {name!r}")
         return self.functions[name]
 
+    def _start_worker(self, function: FunctionSpec) -> _Worker:
+        worker = _Worker(function, self._paths[function.name],
+                         self._function_environment(function), self._stderr)
+        stats = self._stats[function.name]
+        with self._settled:
+            stats.cold_starts_ms.append(worker.init_ms)
+            stats.init_cpu_ms.append(worker.init_cpu_ms)
+        log.info("cold start of %s: %.0f ms", function.name, worker.init_ms,
+                 extra={"function": function.name, "init_ms": round(worker.init_ms, 1)})
+        return worker
+
+    def _function_environment(self, function: FunctionSpec) -> dict[str, str]:
+        """What Lambda sets for a function, over the stack's settings."""
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            **self.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/{function.name}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
+            "LAMBDA_TASK_ROOT": str(function.code_dir),
+            "LIGHTBOX_FUNCTION_ARN": function_arn(function.name),
+            "_HANDLER": function.handler,
+        }
+
     def invoke(self, name: str, event: Any) -> Any:
-        """Run a handler; raise HandlerError with Lambda's error payload if it raises."""
+        """Run a function on one of its workers; raise HandlerError with Lambda's payload."""
         function = self.functions[name]
-        _ensure_event_loop()
+        pool = self._pools[name]
+        stats = self._stats[name]
         # A round trip through JSON: the handler gets exactly what Lambda would deliver.
         event = json.loads(json.dumps(event))
         try:
-            result = function.handler()(event, LambdaContext(function))
-            result = json.loads(json.dumps(result))
-        except Exception as error:  # the Lambda runtime reports every exception this way
-            payload = {
-                "errorMessage": str(error),
-                "errorType": type(error).__name__,
-                "requestId": "",
-                "stackTrace": traceback.format_exception(error)[-6:],
-            }
+            try:
+                worker, _ = pool.acquire()
+            except HandlerError as error:
+                reply: dict[str, Any] = {"error": error.payload}
+            else:
+                try:
+                    reply = worker.run(event, float(function.timeout))
+                finally:
+                    pool.release(worker)
             with self._settled:
-                self.errors.append((name, payload))
-            raise HandlerError(payload) from error
+                if "duration_ms" in reply:
+                    stats.durations_ms.append(reply["duration_ms"])
+                    stats.cpu_ms.append(reply["cpu_ms"])
+                if "error" in reply:
+                    stats.errors += 1
+                    self.errors.append((name, reply["error"]))
+            if "error" in reply:
+                raise HandlerError(reply["error"])
+            return reply["result"]
         finally:
             with self._settled:
                 self.invocations += 1
                 self._settled.notify_all()
-        return result
+
+    def stats(self) -> dict[str, FunctionStats]:
+        with self._settled:
+            return {name: FunctionStats(list(s.cold_starts_ms), list(s.init_cpu_ms),
+                                        list(s.durations_ms), list(s.cpu_ms), s.errors)
+                    for name, s in self._stats.items()}
 
     def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Block until predicate() holds, re-checking after every invocation ends.
@@ -187,6 +346,11 @@ class LocalLambda:
                 self._settled.wait(min(remaining, 0.5))
         return True
 
+    def close(self) -> None:
+        """Stop every worker (their functions' processes end, as when Lambda scales in)."""
+        for pool in self._pools.values():
+            pool.close()
+
     # --- the botocore bridge -------------------------------------------------------------
 
     def install(self) -> None:
@@ -197,11 +361,6 @@ class LocalLambda:
             boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("before-send.lambda.Invoke", self._on_invoke)
         self._hooked = True
-        # In AWS each function has its process and its Logger; here they share one, so
-        # the keys an invocation adds (function name, request id) belong to its thread.
-        from lightbox.observability import logger
-
-        logger.append_keys = logger.thread_safe_append_keys  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
         if self._hooked and boto3.DEFAULT_SESSION is not None:

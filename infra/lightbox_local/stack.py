@@ -3,7 +3,8 @@
     moto (S3, DynamoDB, Step Functions, SQS) ── a threaded server on 127.0.0.1
     the local engine (Replicate's API)        ── 127.0.0.1, signed webhooks
     the gateway (API Gateway, JWT authorizer) ── 127.0.0.1:PORT, routes from template.yaml
-    the functions in functions/               ── invoked in this process
+    the functions in functions/               ── worker processes of their own, each
+                                                 with only its package (lambdas.py)
 
 The resources are made from template.yaml (the table's keys, the state machine's
 definition and substitutions, the functions and their events). S3 event
@@ -32,7 +33,14 @@ from moto.server import ThreadedMotoServer
 
 from lightbox_local.gateway import Gateway, GatewayServer
 from lightbox_local.issuer import LocalIssuer
-from lightbox_local.lambdas import ACCOUNT, REGION, LocalLambda, discover_functions
+from lightbox_local.lambdas import (
+    ACCOUNT,
+    DEFAULT_CONCURRENCY,
+    REGION,
+    LocalLambda,
+    discover_functions,
+    function_arn,
+)
 from lightbox_local.template import ROOT, create_table, resources
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,8 @@ class StackOptions:
     log_level: str = "WARNING"
     #: Settings for the functions (environment variables), over the defaults.
     environment: dict[str, str] = field(default_factory=dict)
+    #: Worker processes one function may run at once (its reserved concurrency wins).
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 class LocalStack:
@@ -87,7 +97,7 @@ class LocalStack:
         httpx.post(f"{self.aws_url}/moto-api/config",
                    json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
 
-        self.lambdas = LocalLambda(discover_functions())
+        self.lambdas = LocalLambda(discover_functions(), concurrency=self.options.concurrency)
         self.issuer = LocalIssuer()
         gateway = Gateway(self.lambdas, self.issuer)
         self.gateway_server = GatewayServer(gateway, port=self.options.port)
@@ -109,6 +119,8 @@ class LocalStack:
 
         gateway.extra[("POST", "/local/sign-in")] = self._sign_in
         self.environment = self._environment(api_token, webhook_secret)
+        self.lambdas.environment = self.environment
+        # This process (tests, the CLI) reads the same table and bucket as the functions.
         os.environ.update(self.environment)
         _reset_lightbox_caches()
         self._create_resources()
@@ -131,6 +143,7 @@ class LocalStack:
             thread.join(timeout=25)
         if self.lambdas:
             self.lambdas.uninstall()
+            self.lambdas.close()
         if self.moto:
             self.moto.stop()
 
@@ -295,7 +308,8 @@ def state_machine_definition(lambdas: LocalLambda) -> str:
     by_logical_id = {f.logical_id: f for f in lambdas.functions.values()}
     for name, value in machine["Properties"]["DefinitionSubstitutions"].items():
         logical_id = value["Fn::GetAtt"][0]
-        definition = definition.replace("${" + name + "}", by_logical_id[logical_id].arn)
+        definition = definition.replace("${" + name + "}",
+                                        function_arn(by_logical_id[logical_id].name))
     if "${" in definition:
         raise ValueError("unresolved substitution in the state machine definition")
     return definition

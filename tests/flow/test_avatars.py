@@ -21,7 +21,8 @@ from PIL import Image
 from lightbox.adapters.avatar_store import AvatarStore
 from lightbox.adapters.ledger import EntryKind
 from lightbox.catalog import load_models, load_scenes
-from lightbox.domain.avatars import CATALOGUE_OWNER, load_avatar_catalogue, side_by_side_reference
+from lightbox.domain.avatars import CATALOGUE_OWNER, load_avatar_catalogue
+from lightbox.domain.references import side_by_side_reference
 from lightbox.models import AvatarStatus, JobStatus, PortraitStatus, ShotStatus
 from lightbox.services import avatars
 from lightbox.services.context import get_context

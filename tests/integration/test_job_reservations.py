@@ -19,7 +19,7 @@ from lightbox.adapters.dynamo import DynamoStore
 from lightbox.adapters.ledger import CreditLedger, EntryKind, Purchase, ReservationState
 from lightbox.errors import Conflict, InsufficientCredits, LightboxError
 from lightbox.models import Job, JobStatus, utcnow
-from lightbox.services.intake import end_unstarted_job
+from lightbox.services.uploads import end_unstarted_job
 from tests.integration.conftest import TABLE, AtomicRequests, FaultyClient
 
 USER = "user-jobs"

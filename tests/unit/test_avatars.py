@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
 from lightbox.catalog import WithModelSpec, load_models, load_scenes, read_yaml
-from lightbox.domain import avatars
+from lightbox.domain import avatars, references
 from lightbox.domain.avatars import ATTRIBUTES, AvatarCatalogue
 from lightbox.domain.pricing import load_pricing
 from lightbox.errors import InvalidInput
@@ -165,13 +165,13 @@ def _product() -> Image.Image:
 
 
 def test_the_side_by_side_reference_holds_the_portrait_left_and_the_product_right() -> None:
-    reference = avatars.side_by_side_reference(_portrait(), _product(), side=400)
+    reference = references.side_by_side_reference(_portrait(), _product(), side=400)
     assert reference.size == (800, 400) and reference.mode == "RGBA"
     pixels = np.asarray(reference)
     assert tuple(pixels[200, 200]) == (200, 150, 120, 255)  # the face, left half
     assert tuple(pixels[200, 600]) == (30, 90, 160, 255)  # the product, right half
     assert pixels[5, 5, 3] == 0 and pixels[5, 795, 3] == 0  # elsewhere: transparent white
-    person, product = avatars.split_side_by_side(reference)
+    person, product = references.split_side_by_side(reference)
     assert person.size == (300, 400)
     assert np.abs(np.asarray(person, int) - np.asarray(_portrait(), int)).max() <= 2
     assert product.mode == "RGBA" and abs(product.width / product.height - 160 / 100) < 0.05

@@ -11,10 +11,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from lightbox.catalog import load_models, load_scenes
-from lightbox.domain import avatars
+from lightbox.domain import avatars, references
 from lightbox.domain.fidelity import CheckThresholds, check_shot_bytes
 from lightbox.errors import InvalidInput
-from lightbox.services.delivery import compose_aspect_ratio
 from lightbox_local.engine import models as stand_ins
 from lightbox_local.engine.vision.portrait import render_portrait
 from lightbox_local.engine.vision.with_model import PersonLook, render_with_person
@@ -84,7 +83,7 @@ def test_the_product_is_set_unchanged_in_front_of_the_person(scene) -> None:
 def test_a_with_model_shot_from_the_engine_passes_the_shot_check_with_one_face(scene) -> None:
     # Given the reference Lightbox sends: the avatar's portrait beside the product
     spec = load_models().compose_with_model
-    reference = avatars.png_bytes(avatars.side_by_side_reference(_portrait("c002"), _product()))
+    reference = references.png_bytes(references.side_by_side_reference(_portrait("c002"), _product()))
     inputs = {**spec.input, **avatars.with_model_inputs(
         spec, scene.full_prompt(), 11, reference_url="https://bucket.example.test/reference")}
     # When the engine composes the scene
@@ -93,7 +92,7 @@ def test_a_with_model_shot_from_the_engine_passes_the_shot_check_with_one_face(s
     base = CheckThresholds.load()
     limits = base.model_copy(update={"min_product_scale": base.person_min_product_scale})
     verdict = check_shot_bytes(data, _product(), expect_person=True, min_long_side=512,
-                               aspect_ratio=compose_aspect_ratio(spec), thresholds=limits)
+                               aspect_ratio=spec.aspect_ratio(), thresholds=limits)
     assert verdict.passed, verdict.reasons
     assert verdict.measures["faces"] == 1
     # and the same shot in a scene without a person would be refused for that face

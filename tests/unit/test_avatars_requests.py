@@ -25,7 +25,7 @@ from lightbox.adapters.replicate_gateway import ReplicateGateway
 from lightbox.catalog import ModelSpec, WithModelSpec, load_models, load_scenes
 from lightbox.domain import avatars, planning
 from lightbox.models import Job, JobStatus, Shot
-from lightbox.services import finish
+from lightbox.services.steps import compose
 
 WEBHOOK = "https://api.example.test/webhooks/replicate"
 
@@ -211,8 +211,8 @@ def _context(with_model: WithModelSpec | None = None) -> Any:
 
 def _compose(gateway: ReplicateGateway, ctx: Any, job: Job, scene_id: str,
              attempt: int = 1) -> ModelSpec:
-    spec, inputs = finish._compose_request(ctx, _shot(scene_id), attempt,
-                                           finish._References(ctx, job))
+    spec, inputs = compose.compose_request(ctx, _shot(scene_id), attempt,
+                                            compose.References(ctx, job))
     gateway.create_prediction(spec, inputs, webhook=WEBHOOK)
     return spec
 

@@ -99,7 +99,7 @@ def _compose(inputs: dict[str, Any], fetch: Fetch) -> Image.Image:
 
 def _compose_with_person(inputs: dict[str, Any], fetch: Fetch, scene: Scene) -> Image.Image:
     """The person's portrait and the product, as the catalogue says they are combined."""
-    from lightbox.domain.avatars import split_side_by_side
+    from lightbox.domain.references import split_side_by_side
     from lightbox_local.engine.vision.with_model import render_with_person
 
     spec = load_models().compose_with_model

@@ -58,6 +58,14 @@ class ModelSpec(BaseModel):
     input: dict[str, Any] = Field(default_factory=dict)
     max_scale: float = 4.0
 
+    def aspect_ratio(self) -> float | None:
+        """Width over height of what the model makes, when its inputs fix it ("4:5")."""
+        ratio = str(self.input.get("aspect_ratio", ""))
+        if ":" not in ratio:
+            return None
+        width, height = ratio.split(":", 1)
+        return float(width) / float(height)
+
 
 class WithModelSpec(ModelSpec):
     """The composing model for scenes with a person, and how its references are combined.

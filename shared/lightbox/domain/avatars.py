@@ -7,20 +7,19 @@ Portraits are made with Flux 1.1 Pro Ultra in raw mode (less polished, more natu
 and the portrait is given to the composing model as a reference with the product, so
 the same person appears across every "with model" shot.
 
-Pure code: choices in, prompts, seeds, request inputs and reference images out. No
-I/O beyond reading the catalogue file; nothing here knows about Lambda or AWS.
+Pure code: choices in, prompts, seeds and request inputs out (the reference images
+they point at are made in `lightbox.domain.references`). No I/O beyond reading the
+catalogue file; nothing here knows about Lambda or AWS.
 """
 
 from __future__ import annotations
 
-import io
 import secrets
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lightbox.catalog import WithModelSpec, read_yaml
@@ -43,9 +42,6 @@ CATALOGUE_OWNER = "lightbox:catalogue"
 CATALOGUE_PREFIX = "avatars/catalog/"
 #: A wizard makes at most this many candidate portraits per request.
 MAX_CANDIDATES = 4
-#: The reference given to a single-image composing model: the person on the left, the
-#: product on the right, each in a square of this side.
-REFERENCE_SIDE = 768
 
 
 # --- the catalogue's data ---------------------------------------------------------------
@@ -314,46 +310,3 @@ def with_model_inputs(
         inputs[person_input] = person_url
         inputs[product_input] = product_url
     return inputs
-
-
-def side_by_side_reference(
-    portrait: Image.Image, product: Image.Image, *, side: int = REFERENCE_SIDE
-) -> Image.Image:
-    """One RGBA reference: the portrait fitted in the left square, the product in the right.
-
-    Whatever is not portrait or product is white and transparent: a model that ignores
-    alpha sees both on white, and one that reads it (the local engine) finds each
-    exactly. The product keeps its own alpha (the cutout's edge).
-    """
-    canvas = Image.new("RGBA", (2 * side, side), (255, 255, 255, 0))
-    person = _contain(portrait.convert("RGB"), side).convert("RGBA")
-    canvas.paste(person, ((side - person.width) // 2, (side - person.height) // 2))
-    item = _contain(product.convert("RGBA"), side)
-    layer = Image.new("RGBA", canvas.size, (255, 255, 255, 0))
-    layer.paste(item, (side + (side - item.width) // 2, (side - item.height) // 2))
-    return Image.alpha_composite(canvas, layer)
-
-
-def split_side_by_side(reference: Image.Image) -> tuple[Image.Image, Image.Image]:
-    """The (portrait RGB, product RGBA) a side-by-side reference was made of, trimmed."""
-    rgba = reference.convert("RGBA")
-    half = rgba.width // 2
-    left, right = rgba.crop((0, 0, half, rgba.height)), rgba.crop((half, 0, rgba.width,
-                                                                   rgba.height))
-    person_box = left.getchannel("A").point(lambda a: 255 if a > 250 else 0).getbbox()
-    product_box = right.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
-    if person_box is None or product_box is None:
-        raise InvalidInput("The reference holds no person or no product.")
-    return left.crop(person_box).convert("RGB"), right.crop(product_box)
-
-
-def _contain(image: Image.Image, side: int) -> Image.Image:
-    scale = side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.LANCZOS)
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=3)
-    return buffer.getvalue()

@@ -33,7 +33,6 @@ about the same for any output size. Thresholds are data: `catalog/checks.yaml`.
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -44,7 +43,6 @@ from typing import Any
 import cv2
 import numpy as np
 import yaml
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 import lightbox
@@ -117,8 +115,8 @@ class ShotCheck(BaseModel):
 
 
 def check_shot(
-    shot: Image.Image,
-    cutout: Image.Image,
+    shot: Any,
+    cutout: Any,
     *,
     expect_person: bool = False,
     min_long_side: int = 0,
@@ -127,16 +125,21 @@ def check_shot(
 ) -> ShotCheck:
     """Judge a composed `shot` against the product `cutout` (RGBA, product opaque).
 
+    Both are pixels (`as_pixels`): numpy arrays, or Pillow images from callers that
+    have Pillow (this module does not import it: the check runs on OpenCV alone).
+
     `aspect_ratio` is the width/height asked of the model (None: any);
     `expect_person` says the scene asked for a person, so exactly one face is expected.
     Raises InvalidInput when the cutout has no opaque pixels (a caller's bug).
     """
     limits = thresholds or _default_thresholds()
     measures: dict[str, float] = {"decoded": 1.0}
-    reasons = _frame_reasons(shot.size, min_long_side, aspect_ratio, limits, measures)
+    shot_pixels = as_pixels(shot)
+    size = (shot_pixels.shape[1], shot_pixels.shape[0])
+    reasons = _frame_reasons(size, min_long_side, aspect_ratio, limits, measures)
 
     reference = _reference_for(cutout, limits)
-    work = _work_image(shot, limits.work_long_side)
+    work = _work_image(shot_pixels, limits.work_long_side)
     scene = _SceneFeatures.of(work.gray)
     placement = _locate_by_features(reference, scene, limits)
     scene_foreground: _Foreground | None = None
@@ -163,9 +166,9 @@ def check_shot(
     return ShotCheck(passed=not reasons, reasons=reasons, measures=measures)
 
 
-def check_shot_bytes(shot: bytes, cutout: Image.Image, **kwargs: Any) -> ShotCheck:
+def check_shot_bytes(shot: bytes, cutout: Any, **kwargs: Any) -> ShotCheck:
     """Judge an encoded shot; bytes that do not decode fail the check instead of raising."""
-    image, problem = _decode(shot)
+    image, problem = decode(shot)
     if image is None:
         return ShotCheck(
             passed=False,
@@ -188,14 +191,63 @@ def _default_thresholds() -> CheckThresholds:
     return CheckThresholds.load()
 
 
-def _decode(data: bytes) -> tuple[Image.Image | None, str]:
-    """Fully decode the bytes (a truncated file only fails on load, not on open)."""
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            opened.load()
-            return opened.copy(), ""
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        return None, type(error).__name__
+def decode(data: bytes) -> tuple[np.ndarray | None, str]:
+    """The pixels of a whole PNG, JPEG or WebP file (RGB or RGBA), or None and why not.
+
+    Models deliver these three. A truncated file is refused by its missing end (libjpeg
+    would otherwise fill in what is missing and only warn).
+    """
+    kind = _image_kind(data)
+    if kind is None:
+        return None, "not a PNG, JPEG or WebP file"
+    if not _is_whole(data, kind):
+        return None, f"the {kind} file is truncated"
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.size == 0:
+        return None, f"the {kind} data does not decode"
+    if pixels.ndim == 3:
+        code = cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        pixels = cv2.cvtColor(pixels, code)
+    return pixels, ""
+
+
+def _image_kind(data: bytes) -> str | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return None
+
+
+def _is_whole(data: bytes, kind: str) -> bool:
+    if kind == "PNG":
+        return b"IEND" in data[-64:]
+    if kind == "JPEG":
+        return data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+    declared = int.from_bytes(data[4:8], "little") + 8  # the RIFF header's own length
+    return len(data) >= declared
+
+
+def as_pixels(image: Any) -> np.ndarray:
+    """uint8 pixels, HxWx3 (RGB) or HxWx4 (RGBA), of an array or a Pillow image.
+
+    Arrays may also be HxW (grey) or 16-bit. A Pillow image is read through its own
+    `convert` (duck-typed: tests and tools pass them; this module never imports Pillow).
+    """
+    if hasattr(image, "convert") and hasattr(image, "mode"):
+        image = image if image.mode in ("RGB", "RGBA") else image.convert("RGBA")
+    pixels = np.asarray(image)
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    if pixels.dtype != np.uint8:
+        raise InvalidInput(f"Images are 8- or 16-bit, not {pixels.dtype}.")
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        raise InvalidInput(f"An image has 1, 3 or 4 channels, not shape {pixels.shape}.")
+    return pixels
 
 
 @dataclass(frozen=True)
@@ -210,13 +262,13 @@ class _WorkImage:
         return self.gray.shape[0], self.gray.shape[1]
 
 
-def _as_rgb_array(image: Image.Image) -> np.ndarray:
+def _on_white(pixels: np.ndarray) -> np.ndarray:
     """RGB pixels; a transparent shot is seen on white, as a shop page would show it."""
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
-    return np.asarray(image.convert("RGB"))
+    if pixels.shape[2] == 3:
+        return pixels
+    alpha = pixels[:, :, 3:].astype(np.uint16)
+    rgb = pixels[:, :, :3].astype(np.uint16)
+    return ((rgb * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
 def _resize_long_side(pixels: np.ndarray, long_side: int) -> np.ndarray:
@@ -228,8 +280,8 @@ def _resize_long_side(pixels: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
 
 
-def _work_image(shot: Image.Image, long_side: int) -> _WorkImage:
-    rgb = np.ascontiguousarray(_resize_long_side(_as_rgb_array(shot), long_side))
+def _work_image(shot: np.ndarray, long_side: int) -> _WorkImage:
+    rgb = np.ascontiguousarray(_resize_long_side(_on_white(shot), long_side))
     return _WorkImage(rgb=rgb, gray=cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
 
 
@@ -254,8 +306,11 @@ _REFERENCES_KEPT = 8
 _REFERENCES_LOCK = threading.Lock()
 
 
-def _reference_for(cutout: Image.Image, limits: CheckThresholds) -> _Reference:
-    rgba = np.ascontiguousarray(np.asarray(cutout.convert("RGBA")))
+def _reference_for(cutout: Any, limits: CheckThresholds) -> _Reference:
+    pixels = as_pixels(cutout)
+    if pixels.shape[2] == 3:
+        pixels = np.dstack([pixels, np.full(pixels.shape[:2], 255, np.uint8)])
+    rgba = np.ascontiguousarray(pixels)
     digest = hashlib.blake2b(rgba.tobytes(), digest_size=16).hexdigest()
     key = (f"{digest}:{rgba.shape}", limits.reference_long_side)
     with _REFERENCES_LOCK:

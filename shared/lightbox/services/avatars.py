@@ -42,6 +42,7 @@ from lightbox.models import (
 )
 from lightbox.observability import logger
 from lightbox.services.context import Context
+from lightbox.services.predictions import PredictionFor, start_prediction
 
 #: A claimed portrait whose prediction was never created (a crash in between) may be
 #: claimed again after this long.
@@ -422,22 +423,18 @@ def _start_catalogue_portrait(
     return "requested", None
 
 
-def _start_portrait(ctx: Context, prompt: str, portrait: Portrait, *, owner: str) -> str:
-    """Create one portrait prediction, record it, and bind the portrait to it (once)."""
-    spec = ctx.models.portrait
-    prediction_id = ctx.replicate.create_prediction(
-        spec, domain.portrait_inputs(prompt, portrait.seed), webhook=ctx.webhook_url()
+def _start_portrait(ctx: Context, prompt: str, portrait: Portrait, *, owner: str) -> str | None:
+    """Create one portrait prediction, record it, and bind the portrait to it (once);
+    the caller took its token from the budget."""
+    purpose = PredictionFor(role=Role.PORTRAIT, job_id=portrait.avatar_id, user_id=owner,
+                            shot_id=domain.candidate_label(portrait.candidate),
+                            attempt=portrait.generation)
+    return start_prediction(
+        ctx, ctx.models.portrait, domain.portrait_inputs(prompt, portrait.seed), purpose,
+        lambda created: avatar_store(ctx).bind_portrait(
+            portrait.avatar_id, portrait.candidate, portrait.generation, created),
+        admission="admitted",
     )
-    ctx.store.put_prediction(Prediction.pending(
-        prediction_id, Role.PORTRAIT, within_seconds=ctx.settings.prediction_deadline_seconds,
-        job_id=portrait.avatar_id, user_id=owner,
-        shot_id=domain.candidate_label(portrait.candidate), attempt=portrait.generation,
-        model=spec.model,
-    ))
-    if not avatar_store(ctx).bind_portrait(portrait.avatar_id, portrait.candidate,
-                                           portrait.generation, prediction_id):
-        ctx.replicate.cancel_prediction(prediction_id)  # its webhook then finds it stale
-    return prediction_id
 
 
 # --- the state machine's side: where a portrait goes and how it is recorded -----------------

@@ -22,8 +22,10 @@ from lightbox.models import (
     PredictionOutcome,
 )
 from lightbox.observability import logger
-from lightbox.services import finish, intake
 from lightbox.services.context import Context
+from lightbox.services.steps.finish import finish_job
+from lightbox.services.steps.settle import fail_job
+from lightbox.services.uploads import end_unstarted_job
 from lightbox.services.webhooks import settle_prediction
 
 
@@ -75,13 +77,13 @@ def _sweep_job(ctx: Context, job_id: str, report: SweepReport) -> None:
         return
     if job.status == JobStatus.AWAITING_UPLOAD:
         reason = "No photo arrived before the upload link expired; credits were refunded."
-        if intake.end_unstarted_job(ctx, job, reason):
+        if end_unstarted_job(ctx, job, reason):
             report.jobs_closed += 1
         return
-    settled = finish.fail_job(ctx, job_id, "The job ran past its deadline.")
+    settled = fail_job(ctx, job_id, "The job ran past its deadline.")
     if settled.job_complete:
         # Finish as whoever claimed the job already, so a half-done finish completes.
         current = ctx.store.get_job(job_id)
         finisher = (current.finisher if current else None) or "sweeper"
-        finish.finish_job(ctx, job_id, finisher=finisher)
+        finish_job(ctx, job_id, finisher=finisher)
     report.jobs_closed += 1

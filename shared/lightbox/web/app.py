@@ -15,7 +15,7 @@ from lightbox.adapters.ledger import Account, LedgerEntry
 from lightbox.catalog import Scene
 from lightbox.config import get_settings
 from lightbox.services import checkout as checkout_service
-from lightbox.services import intake, jobs
+from lightbox.services import jobs, uploads
 from lightbox.services.checkout import CheckoutAnswer, CheckoutRequest
 from lightbox.services.context import Context, get_context
 from lightbox.services.payments import Pack, load_packs
@@ -85,17 +85,17 @@ def create_app(context: Context | None = None) -> FastAPI:
 
     @app.post(
         "/api/uploads",
-        response_model=intake.UploadTicket,
+        response_model=uploads.UploadTicket,
         status_code=201,
         tags=["jobs"],
         responses={**ERROR_RESPONSES,
                    402: {"description": "Not enough credits (details: needed, available)",
                          "model": ErrorResponse}},
     )
-    def create_upload(body: Annotated[intake.UploadRequest, Body(openapi_examples=UPLOAD_EXAMPLES)],
-                      user: UserDep, c: CtxDep) -> intake.UploadTicket:
+    def create_upload(body: Annotated[uploads.UploadRequest, Body(openapi_examples=UPLOAD_EXAMPLES)],
+                      user: UserDep, c: CtxDep) -> uploads.UploadTicket:
         """Reserve the job's credits and get a presigned POST for its photo."""
-        return intake.create_upload(c, user.user_id, body)
+        return uploads.create_upload(c, user.user_id, body)
 
     @app.get("/api/jobs", response_model=JobList, tags=["jobs"], responses=ERROR_RESPONSES)
     def list_jobs(

@@ -1,122 +1,68 @@
-"""Delivering shots: sized for each marketplace preset, labelled as AI-made, checked
-for compliance, and summed up per job in a manifest and a contact sheet."""
+"""Task "Finish": close a job whose shots are all settled, exactly once.
+
+The job's outputs are written here: the manifest (every shot's provenance, checks and
+compliance) and the contact sheet (Pillow), next to the shots.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 
 from PIL import Image
 
 from lightbox.adapters.s3 import shots_prefix
-from lightbox.catalog import ModelSpec
 from lightbox.domain.contact_sheet import SheetEntry, render_contact_sheet
-from lightbox.domain.marketplace import (
-    Preset,
-    check_compliance,
-    encode_for_preset,
-    fit_to_preset,
-    load_presets,
-    needs_upscale,
-)
-from lightbox.domain.provenance import Provenance
+from lightbox.errors import NotFound
+from lightbox.events import FinishResult
 from lightbox.models import Job, JobStatus, Shot, ShotStatus, utcnow
+from lightbox.observability import logger
 from lightbox.services.context import Context
 
-#: Below this factor Lanczos resampling inside the preset fit is enough.
-UPSCALE_THRESHOLD = 1.1
-#: Margin around the product in the reference image the composing model sees.
-REFERENCE_MARGIN = 0.12
 #: Parallel reads of shot images for the contact sheet (S3 GETs, mostly waiting).
 SHEET_READERS = 8
 
-_FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
-            "WEBP": ("webp", "image/webp")}
 
+def finish_job(ctx: Context, job_id: str, finisher: str) -> FinishResult:
+    """Close a job whose shots are all settled: manifest, contact sheet, credits, status.
 
-@lru_cache(maxsize=1)
-def presets() -> dict[str, Preset]:
-    return load_presets()
-
-
-def known_presets() -> set[str]:
-    return set(presets())
-
-
-def reference_from_cutout(cutout: Image.Image) -> Image.Image:
-    """Trim a cutout to its product, pad it to a square, and whiten what is transparent."""
-    rgba = cutout.convert("RGBA")
-    bbox = rgba.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
-    if bbox:
-        rgba = rgba.crop(bbox)
-    side = int(max(rgba.size) * (1 + 2 * REFERENCE_MARGIN))
-    canvas = Image.new("RGBA", (side, side), (255, 255, 255, 0))
-    canvas.paste(rgba, ((side - rgba.width) // 2, (side - rgba.height) // 2))
-    # Only fully transparent pixels turn white: edge pixels keep their own colour, so
-    # whoever composites with the alpha gets no white fringe.
-    white = Image.new("RGBA", canvas.size, (255, 255, 255, 0))
-    transparent = canvas.getchannel("A").point(lambda a: 255 if a == 0 else 0)
-    canvas.paste(white, mask=transparent)
-    return canvas
-
-
-def compose_aspect_ratio(spec: ModelSpec) -> float | None:
-    ratio = str(spec.input.get("aspect_ratio", ""))
-    if ":" not in ratio:
-        return None
-    width, height = ratio.split(":", 1)
-    return float(width) / float(height)
-
-
-def upscale_needed(size: tuple[int, int], preset_ids: list[str], max_scale: float) -> float:
-    """The factor an upscaler must reach for every preset the job asked for (1.0: none)."""
-    catalogue = presets()
-    factor = max((needs_upscale(size, catalogue[p]) for p in preset_ids if p in catalogue),
-                 default=1.0)
-    if factor <= UPSCALE_THRESHOLD:
-        return 1.0
-    return round(min(factor, max_scale), 2)
-
-
-def publish(ctx: Context, job: Job, shot: Shot, data: bytes) -> tuple[dict[str, str], dict]:
-    """Write the shot at each preset; returns the keys and the compliance reports."""
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    image = image.convert("RGB")
-    scene = ctx.scenes[shot.scene_id]
-    provenance = Provenance(
-        description=f"{scene.name} product shot made by Lightbox from the shop's photo",
-        models=_models_used(ctx, shot),
+    Exactly one execution wins the claim; its own retries may run this again and
+    every effect (objects overwritten with the same content, the ledger settled by
+    job id) stays single.
+    """
+    job = ctx.store.get_job(job_id)
+    if job is None:
+        raise NotFound(f"Job {job_id} does not exist.")
+    if job.status.terminal:
+        return FinishResult(job_id=job_id, finished=False, status=job.status)
+    if job.settled < job.shots_total:
+        return FinishResult(job_id=job_id, finished=False)
+    claimed = ctx.store.claim_finish(job_id, finisher)
+    if claimed is None:
+        return FinishResult(job_id=job_id, finished=False)
+    shots = ctx.store.get_shots(job_id)
+    delivered = [s for s in shots if s.status == ShotStatus.DELIVERED]
+    spent = sum(s.cost for s in delivered)
+    status = (
+        JobStatus.DONE if len(delivered) == len(shots) and shots
+        else JobStatus.PARTLY_DONE if delivered
+        else JobStatus.FAILED
     )
-    outputs: dict[str, str] = {}
-    compliance: dict[str, dict] = {}
-    for preset_id in job.presets:
-        preset = presets()[preset_id]
-        fitted = fit_to_preset(image, preset)
-        encoded = encode_for_preset(fitted, preset, provenance=provenance)
-        ext, content_type = _FORMATS.get(_format_of(encoded), ("jpg", "image/jpeg"))
-        key = f"{shots_prefix(job.user_id, job.job_id)}/{shot.shot_id}/{preset_id}.{ext}"
-        ctx.objects.put(key, encoded, content_type)
-        outputs[preset_id] = key
-        compliance[preset_id] = check_compliance(encoded, preset).model_dump(mode="json")
-    return outputs, compliance
-
-
-def _format_of(data: bytes) -> str:
-    if data.startswith(b"\x89PNG"):
-        return "PNG"
-    if data[:4] == b"RIFF":
-        return "WEBP"
-    return "JPEG"
-
-
-def _models_used(ctx: Context, shot: Shot) -> list[str]:
-    models = [ctx.models.cutout.model, ctx.models.compose.model]
-    if shot.upscale_prediction_id:
-        models.append(ctx.models.upscale.model)
-    return models
+    manifest_key, sheet_key = write_job_outputs(ctx, claimed, shots, status)
+    ctx.ledger.settle(job.user_id, job_id, spent=spent,
+                      refunded=claimed.credits_reserved - spent)
+    reason = claimed.reason
+    if status == JobStatus.FAILED and not reason:
+        reason = "No shot passed its checks; every credit was refunded."
+    final = ctx.store.update_job(
+        job_id,
+        expect=[JobStatus.CUTTING_OUT, JobStatus.COMPOSING],
+        status=status, manifest_key=manifest_key, contact_sheet_key=sheet_key, reason=reason,
+    )
+    logger.info("job finished", extra={"job_id": job_id, "status": str(status),
+                                       "delivered": len(delivered), "shots": len(shots)})
+    return FinishResult(job_id=job_id, finished=final is not None, status=status)
 
 
 def write_job_outputs(
