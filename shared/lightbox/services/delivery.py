@@ -12,15 +12,12 @@ from PIL import Image
 
 from lightbox.adapters.s3 import shots_prefix
 from lightbox.catalog import ModelSpec
+from lightbox.catalog.presets import Preset, load_presets
 from lightbox.domain.contact_sheet import SheetEntry, render_contact_sheet
-from lightbox.domain.marketplace import (
-    Preset,
-    check_compliance,
-    encode_for_preset,
-    fit_to_preset,
-    load_presets,
-    needs_upscale,
-)
+from lightbox.domain.marketplace.compliance import check_compliance
+from lightbox.domain.marketplace.encode import encode_for_preset
+from lightbox.domain.marketplace.fit import fit_to_preset
+from lightbox.domain.marketplace.geometry import needs_upscale
 from lightbox.domain.provenance import Provenance
 from lightbox.models import Job, JobStatus, Shot, ShotStatus, utcnow
 from lightbox.services.context import Context
