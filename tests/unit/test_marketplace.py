@@ -6,6 +6,8 @@ on pure white; each bad case changes one thing about a good delivery.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from io import BytesIO
 from pathlib import Path
 
@@ -15,20 +17,11 @@ import pytest
 import yaml
 from PIL import Image, ImageCms, ImageDraw, ImageFilter
 
-from lightbox.domain.marketplace import (
-    LANCZOS_CLEAN_UPSCALE,
-    Canvas,
-    ComplianceReport,
-    Limits,
-    Preset,
-    check_compliance,
-    default_presets_path,
-    encode_for_preset,
-    fit_to_preset,
-    fit_with_mask,
-    load_presets,
-    needs_upscale,
-)
+from lightbox.catalog.presets import Canvas, Limits, Preset, default_presets_path, load_presets
+from lightbox.domain.marketplace.compliance import ComplianceReport, check_compliance
+from lightbox.domain.marketplace.encode import encode_for_preset
+from lightbox.domain.marketplace.fit import fit_to_preset, fit_with_mask
+from lightbox.domain.marketplace.geometry import LANCZOS_CLEAN_UPSCALE, needs_upscale
 from lightbox.domain.provenance import Provenance, read_digital_source_type
 from lightbox.errors import ImageTooLarge, InvalidInput, LightboxError
 
@@ -119,6 +112,24 @@ def test_every_required_preset_loads_with_dated_sources(presets: dict[str, Prese
         for source in preset.sources:
             assert source.read.isoformat() == "2026-11-24", (preset.id, source.id)
             assert source.url or source.id == "lightbox", (preset.id, source.id)
+
+
+def test_the_presets_and_the_fit_plan_load_neither_numpy_nor_pillow() -> None:
+    # Given a fresh interpreter, as in the API (neither library) or the shot check (no Pillow)
+    script = (
+        "import sys\n"
+        "from lightbox.catalog.presets import load_presets\n"
+        "from lightbox.domain.marketplace.geometry import needs_upscale\n"
+        "assert needs_upscale((1000, 1000), load_presets()['amazon-main']) > 1.0\n"
+        "heavy = sorted({'numpy', 'PIL'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    # When it loads the presets and plans a fit
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    # Then it imported neither numpy nor Pillow
+    assert result.returncode == 0, result.stderr
 
 
 def test_every_figure_of_a_preset_names_the_source_it_came_from(

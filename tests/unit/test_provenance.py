@@ -13,7 +13,9 @@ import pydantic
 import pytest
 from PIL import Image
 
-from lightbox.domain.marketplace import encode_for_preset, fit_to_preset, load_presets
+from lightbox.catalog.presets import load_presets
+from lightbox.domain.marketplace.encode import encode_for_preset
+from lightbox.domain.marketplace.fit import fit_to_preset
 from lightbox.domain.provenance import (
     IPTC_EXT_NS,
     Provenance,

@@ -12,8 +12,8 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 
 from lightbox.adapters.s3 import upload_key
+from lightbox.catalog.presets import load_presets
 from lightbox.domain import planning
-from lightbox.domain.marketplace import load_presets
 from lightbox.errors import InvalidInput
 from lightbox.models import Job, JobStatus, Shot, utcnow
 from lightbox.observability import logger

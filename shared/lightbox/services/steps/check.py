@@ -12,9 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from lightbox.catalog.presets import load_presets
 from lightbox.domain import planning
 from lightbox.domain.fidelity import CheckThresholds, check_shot_bytes, decode
-from lightbox.domain.marketplace import load_presets, needs_upscale
+from lightbox.domain.marketplace.geometry import needs_upscale
 from lightbox.errors import InvalidImage, NotFound
 from lightbox.events import CheckResult, ImageState
 from lightbox.models import ShotCheckRecord, ShotStatus

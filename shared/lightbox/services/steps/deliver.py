@@ -11,12 +11,10 @@ import io
 from PIL import Image
 
 from lightbox.adapters.s3 import shots_prefix
-from lightbox.domain.marketplace import (
-    check_compliance,
-    encode_for_preset,
-    fit_to_preset,
-    load_presets,
-)
+from lightbox.catalog.presets import load_presets
+from lightbox.domain.marketplace.compliance import check_compliance
+from lightbox.domain.marketplace.encode import encode_for_preset
+from lightbox.domain.marketplace.fit import fit_to_preset
 from lightbox.domain.provenance import Provenance
 from lightbox.errors import NotFound
 from lightbox.events import SettleResult
