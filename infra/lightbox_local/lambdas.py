@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,47 @@ class FunctionStats:
             "duration_ms_median": median(self.durations_ms),
             "cpu_ms_total": round(sum(self.cpu_ms) + sum(self.init_cpu_ms), 1),
         }
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation as Lambda would bill and trace it."""
+
+    function: str
+    #: Wall-clock time (time.time()) when the event reached the function.
+    started: float
+    duration_ms: float
+    cpu_ms: float
+    #: The cold start this invocation waited for (its worker's init), if any.
+    cold_start_ms: float | None
+    error: str | None
+    #: job_id, shot_id and prediction_id, where the event names them.
+    ids: dict[str, str]
+
+
+def event_ids(event: Any) -> dict[str, str]:
+    """The job, shot and prediction an event is about (a task's input, or a webhook's body)."""
+    found: dict[str, str] = {}
+
+    def visit(value: Any, depth: int) -> None:
+        if not isinstance(value, dict) or depth > 2:
+            return
+        for key, item in value.items():
+            if key in ("job_id", "shot_id", "prediction_id") and isinstance(item, str):
+                found.setdefault(key, item)
+            else:
+                visit(item, depth + 1)
+
+    visit(event, 0)
+    body = event.get("body") if isinstance(event, dict) else None
+    if isinstance(body, str) and body.startswith("{") and "prediction_id" not in found:
+        try:
+            prediction = json.loads(body).get("id")
+        except ValueError:
+            prediction = None
+        if isinstance(prediction, str):
+            found["prediction_id"] = prediction
+    return found
 
 
 class _Worker:
@@ -246,6 +288,8 @@ class LocalLambda:
         self.invocations = 0
         self.errors: list[tuple[str, dict[str, Any]]] = []
         self._stats = {name: FunctionStats() for name in functions}
+        #: Every invocation, for benchmarks that project what the functions cost in AWS.
+        self.invocation_log: deque[Invocation] = deque(maxlen=200_000)
         self._stderr = stderr
         self._paths = {name: package_path(spec) for name, spec in functions.items()}
         self._pools = {
@@ -297,12 +341,15 @@ class LocalLambda:
         stats = self._stats[name]
         # A round trip through JSON: the handler gets exactly what Lambda would deliver.
         event = json.loads(json.dumps(event))
+        started = time.time()
+        cold_start_ms = None
         try:
             try:
-                worker, _ = pool.acquire()
+                worker, cold = pool.acquire()
             except HandlerError as error:
                 reply: dict[str, Any] = {"error": error.payload}
             else:
+                cold_start_ms = worker.init_ms if cold else None
                 try:
                     reply = worker.run(event, float(function.timeout))
                 finally:
@@ -314,6 +361,11 @@ class LocalLambda:
                 if "error" in reply:
                     stats.errors += 1
                     self.errors.append((name, reply["error"]))
+                self.invocation_log.append(Invocation(
+                    function=name, started=started,
+                    duration_ms=float(reply.get("duration_ms", 0.0)),
+                    cpu_ms=float(reply.get("cpu_ms", 0.0)), cold_start_ms=cold_start_ms,
+                    error=(reply.get("error") or {}).get("errorType"), ids=event_ids(event)))
             if "error" in reply:
                 raise HandlerError(reply["error"])
             return reply["result"]

@@ -16,12 +16,14 @@ Docker). The sweeper runs on a timer, like its schedule.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import os
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -85,6 +87,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         _serialise_moto_dynamodb_writes()
         _spare_moto_step_functions_repeated_work()
+        _count_aws_requests()
         with _SFN_CLIENTS_LOCK:
             _SFN_CLIENTS.clear()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -428,6 +431,73 @@ def _spare_moto_step_functions_repeated_work() -> None:
         return backends_by_host[host]
 
     DomainDispatcherApplication.get_backend_for_host = cached_backend
+
+
+class AwsRequests:
+    """The AWS requests Lightbox's functions make, counted where moto receives them.
+
+    A request counts when its User-Agent says it comes from a Lambda function
+    (botocore adds ``exec-env/AWS_Lambda_...`` under AWS_EXECUTION_ENV, which the local
+    runtime sets as Lambda does): the tests' and the CLI's own reads are not counted.
+    Keyed by (service, operation); DynamoDB's batch and transaction writes also count
+    their items (``("dynamodb", "TransactWriteItems:items")``), which is what they bill.
+    """
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> Counter[tuple[str, str]]:
+        with self._lock:
+            return Counter(self._counts)
+
+    def record(self, environ: dict[str, Any]) -> None:
+        if "exec-env/AWS_Lambda" not in environ.get("HTTP_USER_AGENT", ""):
+            return
+        scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
+        service = scope[3] if len(scope) > 3 else "unknown"
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        operation = target.split(".", 1)[1] if "." in target else environ["REQUEST_METHOD"]
+        items = 0
+        if operation in ("TransactWriteItems", "BatchWriteItem"):
+            items = _count_items(environ, operation)
+        with self._lock:
+            self._counts[(service, operation)] += 1
+            if items:
+                self._counts[(service, f"{operation}:items")] += items
+
+
+def _count_items(environ: dict[str, Any], operation: str) -> int:
+    """Items in a batch or transaction body (the body is read and put back)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return 0
+    if operation == "TransactWriteItems":
+        return len(request.get("TransactItems", []))
+    return sum(len(writes) for writes in request.get("RequestItems", {}).values())
+
+
+AWS_REQUESTS = AwsRequests()
+
+
+def _count_aws_requests() -> None:
+    """Count every request moto's server receives (see AwsRequests)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    if getattr(DomainDispatcherApplication, "_lightbox_counted", False):
+        return
+    dispatch = DomainDispatcherApplication.__call__
+
+    def counted(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        AWS_REQUESTS.record(environ)
+        return dispatch(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = counted
+    DomainDispatcherApplication._lightbox_counted = True  # type: ignore[attr-defined]
 
 
 def _reset_lightbox_caches() -> None:

@@ -7,16 +7,26 @@ Locally the value itself may be given (``REPLICATE_API_TOKEN``), which wins.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Self
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class Settings(BaseSettings):
+class EnvironmentModel(BaseModel):
+    """Settings read from environment variables: each field's alias names its variable."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Self:
+        return cls.model_validate(dict(os.environ if environ is None else environ))
+
+
+class Settings(EnvironmentModel):
     """Everything a Lightbox function reads from its environment."""
-
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     table_name: str = Field(default="lightbox", alias="TABLE_NAME")
     bucket_name: str = Field(default="lightbox-uploads", alias="BUCKET_NAME")
@@ -76,4 +86,4 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, validated once (at cold start)."""
-    return Settings()
+    return Settings.from_environment()

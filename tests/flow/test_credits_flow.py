@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lightbox import cli
+from lightbox_local import cli
 from lightbox_local.stack import LocalStack
 
 from .conftest import COFFEE, Shop

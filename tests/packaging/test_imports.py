@@ -18,6 +18,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from lightbox.config import Settings
 from lightbox_local.lambdas import HandlerError, LocalLambda, _Worker
 from lightbox_local.packaging import FunctionSpec, functions, package_path
 
@@ -32,10 +33,18 @@ ENVIRONMENT = {
 }
 
 
+def _stand_in(name: str) -> str:
+    """A value of the right type for a setting: its default, or a placeholder."""
+    for field in Settings.model_fields.values():
+        if field.alias == name and field.default not in (None, ""):
+            return str(field.default)
+    return f"packaging-{name.lower()}"
+
+
 def _environment(function: FunctionSpec) -> dict[str, str]:
     """The function's own variables (from the template) with stand-in values, and what
     Lambda sets; tracing stays on, as in AWS, so the X-Ray SDK must be in the layers."""
-    names = {name: f"packaging-{name.lower()}" for name in function.environment}
+    names = {name: _stand_in(name) for name in function.environment}
     runtime = LocalLambda({function.name: function},
                           environment={**names, **ENVIRONMENT})
     return runtime._function_environment(function)

@@ -2,14 +2,15 @@
 
 Handlers call `get_context()`; tests build a `Context` from their own clients. The
 Replicate client is made on first use, because its token comes from SSM and only the
-functions that call Replicate should fetch it.
+functions that call Replicate should fetch it (or import it: it costs a cold start
+about 0.1 s).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx
@@ -17,13 +18,15 @@ from botocore.config import Config
 
 from lightbox.adapters.dynamo import DynamoStore
 from lightbox.adapters.rate_budget import RateBudget
-from lightbox.adapters.replicate_gateway import ReplicateGateway
 from lightbox.adapters.s3 import ObjectStore
 from lightbox.adapters.secrets import resolve_secret
 from lightbox.adapters.stepfunctions import ImageWorkflow
 from lightbox.catalog import ModelCatalog, Scene, load_models, load_scenes
 from lightbox.config import Settings, get_settings
 from lightbox.domain.pricing import Pricing, load_pricing
+
+if TYPE_CHECKING:
+    from lightbox.adapters.replicate_gateway import ReplicateGateway
 
 _BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -78,6 +81,8 @@ class Context:
 
     @cached_property
     def replicate(self) -> ReplicateGateway:
+        from lightbox.adapters.replicate_gateway import ReplicateGateway
+
         token = resolve_secret(
             self.settings.replicate_api_token, self.settings.replicate_api_token_param
         )

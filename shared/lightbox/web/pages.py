@@ -21,10 +21,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lightbox.catalog import Scene
-from lightbox.config import Settings
+from lightbox.config import EnvironmentModel, Settings
 from lightbox.errors import NotFound, TransientError
 from lightbox.observability import logger
 from lightbox.services.context import Context, get_context
@@ -40,10 +39,8 @@ HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
-class SignInSettings(BaseSettings):
+class SignInSettings(EnvironmentModel):
     """Where the Cognito hosted UI is (the API function's environment in AWS)."""
-
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     #: e.g. https://my-shop.auth.eu-west-1.amazoncognito.com
     cognito_domain: str = Field(default="", alias="COGNITO_DOMAIN")
@@ -79,7 +76,7 @@ class PageRenderer:
     JSON), the credit packs, and the security headers."""
 
     def __init__(self, settings: Settings) -> None:
-        self.sign_in = SignInSettings()
+        self.sign_in = SignInSettings.from_environment()
         self.sign_in_mode = self.sign_in.mode(settings)
         self.config = {
             "signIn": {"mode": self.sign_in_mode,

@@ -1,0 +1,73 @@
+"""AWS list prices, as data (`aws_prices.yaml`), and what a set of requests costs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict
+
+from lightbox.catalog import read_yaml
+
+
+class _Prices(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LambdaPrices(_Prices):
+    per_gb_second_arm64: float
+    per_million_requests: float
+
+
+class StepFunctionsPrices(_Prices):
+    per_thousand_state_transitions: float
+
+
+class DynamoPrices(_Prices):
+    per_million_write_request_units: float
+    per_million_read_request_units: float
+
+
+class S3Prices(_Prices):
+    per_thousand_put_requests: float
+    per_thousand_get_requests: float
+
+
+class ApiGatewayPrices(_Prices):
+    per_million_requests: float
+
+
+class AwsPrices(_Prices):
+    as_of: str
+    region: str
+    currency: str
+    # "lambda" is a keyword; the file's key is matched by alias.
+    lambda_: LambdaPrices
+    step_functions: StepFunctionsPrices
+    dynamodb: DynamoPrices
+    s3: S3Prices
+    api_gateway: ApiGatewayPrices
+
+    def lambda_cost(self, invocations: int, gb_seconds: float) -> float:
+        return (invocations * self.lambda_.per_million_requests / 1e6
+                + gb_seconds * self.lambda_.per_gb_second_arm64)
+
+    def transitions_cost(self, transitions: int) -> float:
+        return transitions * self.step_functions.per_thousand_state_transitions / 1e3
+
+    def dynamodb_cost(self, write_units: float, read_units: float) -> float:
+        return (write_units * self.dynamodb.per_million_write_request_units / 1e6
+                + read_units * self.dynamodb.per_million_read_request_units / 1e6)
+
+    def s3_cost(self, puts: int, gets: int) -> float:
+        return (puts * self.s3.per_thousand_put_requests / 1e3
+                + gets * self.s3.per_thousand_get_requests / 1e3)
+
+    def api_cost(self, requests: int) -> float:
+        return requests * self.api_gateway.per_million_requests / 1e6
+
+
+@lru_cache(maxsize=1)
+def load_aws_prices() -> AwsPrices:
+    data = dict(read_yaml("aws_prices.yaml"))
+    data["lambda_"] = data.pop("lambda")
+    return AwsPrices.model_validate(data)
