@@ -77,7 +77,7 @@ def main() -> int:
     )
     photo = PHOTO.read_bytes()
     prices = load_aws_prices()
-    figures: dict[str, float] = {}
+    figures: dict[str, Any] = {}
     details: list[dict[str, Any]] = []
     with LocalStack(options) as stack:
         user = "bench-fan-out"
@@ -123,32 +123,46 @@ def main() -> int:
             shot_records = store.get_shots(job.job_id)
             cpu_ms = sum(i.cpu_ms for i in invocations) + _init_cpu_ms(stack) - inits_before
             model = model_timeline(stack.engine, shot_records, finished_at)
-            projection = aws_projection(stack, job, shot_records, invocations)
             cost = aws_cost(stack, sfn, prices, job, shot_records, invocations, requests)
             if job.status != JobStatus.DONE:
                 print(f"job {job.job_id} ended {job.status}: not a clean run", file=sys.stderr)
-            return {"shots": shots, "e2e_s": round(elapsed, 3),
+            raw[job.job_id] = (job, shot_records, invocations)
+            return {"job_id": job.job_id, "shots": shots, "e2e_s": round(elapsed, 3),
                     "cpu_s": round(cpu_ms / 1000, 3), **model,
-                    "aws_e2e_s": round(projection, 3),
                     "aws_cost_usd": round(cost, 6),
                     "delivered": len(job.delivered), "status": job.status.value}
 
         print(f"fan-out: model latency {args.latency:.1f} s, engine mode fast, scene "
               f"{args.scene}; warming up with one 1-shot job")
-        if run_job(1) is None:
+        raw: dict[str, tuple[Any, list[Any], list[Any]]] = {}
+        warm_up = run_job(1)
+        if warm_up is None:
             return 1
-        print(f"{'shots':>6} {'run':>4} {'e2e s':>8} {'cpu s':>7} {'fan-out s':>10} "
-              f"{'peak':>5} {'tail s':>7} {'aws e2e s':>10} {'aws $/shot':>11} {'status':>9}")
         for shots in sizes:
-            for run in range(args.repeat):
+            for _ in range(args.repeat):
                 result = run_job(shots)
                 if result is None:
                     return 1
                 details.append(result)
-                print(f"{shots:>6} {run + 1:>4} {result['e2e_s']:>8.2f} {result['cpu_s']:>7.2f} "
-                      f"{result['fan_out_s']:>10.2f} {result['peak']:>5} "
-                      f"{result['tail_s']:>7.2f} {result['aws_e2e_s']:>10.2f} "
-                      f"{result['aws_cost_usd'] / shots:>11.6f} {result['status']:>9}")
+        # What each function takes in AWS: warm durations from the smallest jobs, cold
+        # starts from the warm-up (every function's first invocation).
+        smallest_runs = [d for d in details if d["shots"] == min(sizes)]
+        reference, _ = reference_durations(
+            [call for d in smallest_runs for call in raw[d["job_id"]][2]])
+        _, cold = reference_durations(raw[warm_up["job_id"]][2])
+        print(f"{'shots':>6} {'e2e s':>8} {'cpu s':>7} {'fan-out s':>10} {'peak':>5} "
+              f"{'tail s':>7} {'aws e2e s':>10} {'aws $/shot':>11} {'status':>9}")
+        for result in details:
+            job, shot_records, invocations = raw[result["job_id"]]
+            result["aws_e2e_s"] = round(aws_projection(
+                stack, job, shot_records, invocations, reference, cold), 3)
+            print(f"{result['shots']:>6} {result['e2e_s']:>8.2f} {result['cpu_s']:>7.2f} "
+                  f"{result['fan_out_s']:>10.2f} {result['peak']:>5} {result['tail_s']:>7.2f} "
+                  f"{result['aws_e2e_s']:>10.2f} {result['aws_cost_usd'] / result['shots']:>11.6f} "
+                  f"{result['status']:>9}")
+        figures["aws_function_s"] = {f: round(v, 3) for f, v in sorted(reference.items())}
+        figures["aws_cold_start_s"] = {f: round(v, 3) for f, v in sorted(cold.items())}
+        for shots in sizes:
             mine = [d for d in details if d["shots"] == shots]
             figures[f"e2e_{shots}_s"] = round(statistics.median(d["e2e_s"] for d in mine), 3)
             figures[f"results_in_{shots}_s"] = round(statistics.median(
@@ -215,63 +229,62 @@ def _span(engine: Any, prediction_id: str | None) -> tuple[float, float] | None:
             datetime.fromisoformat(record.completed_at).timestamp())
 
 
-def aws_projection(stack: Any, job: Any, shots: list[Any], invocations: list[Any]) -> float:
+def aws_projection(stack: Any, job: Any, shots: list[Any], invocations: list[Any],
+                   reference: dict[str, float], cold: dict[str, float]) -> float:
     """Seconds from upload to the job's end if every invocation had a Lambda of its own.
 
-    Measured here: each invocation's duration, each prediction's model time and when
-    the fan-out created it; assumed: webhooks and state transitions take no time.
+    Durations are each function's warm duration measured with nothing competing (the
+    1-shot jobs: here a 200-shot job's invocations share two cores with each other and
+    with moto, which measures the laptop, not Lambda). From the job itself: each
+    prediction's model time and when the fan-out created it (measured here, so on the
+    slow side). Each function starts with one warm container; a shot that finds every
+    container of a function busy starts a new one, paying that function's cold start.
+    Webhook deliveries and state transitions are taken to cost no time.
     """
-    by_prediction: dict[tuple[str, str], float] = {}
-    by_shot: dict[tuple[str, str], float] = {}
-    other: dict[str, float] = defaultdict(float)
-    for call in invocations:
-        seconds = call.duration_ms / 1000
-        if "prediction_id" in call.ids and call.function != "settle_shot":
-            by_prediction[(call.function, call.ids["prediction_id"])] = seconds
-        elif "shot_id" in call.ids:
-            by_shot[(call.function, call.ids["shot_id"])] = seconds
-        else:
-            other[call.function] += seconds
     cutout = job.cutout_prediction_id
     cutout_span = _span(stack.engine, cutout)
-    before = (other["upload_received"]
+    before = (reference.get("upload_received", 0.0)
               + (cutout_span[1] - cutout_span[0] if cutout_span else 0.0)
-              + by_prediction.get(("replicate_webhook", cutout), 0.0)
-              + by_prediction.get(("fetch_output", cutout), 0.0))
+              + reference.get("replicate_webhook", 0.0) + reference.get("fetch_output", 0.0))
     fan_outs = sorted(c.started for c in invocations if c.function == "fan_out")
     fan_out_start = fan_outs[0] if fan_outs else 0.0
-
-    # Each shot's chain after its model result, on the projected clock.
-    chains: list[tuple[float, list[tuple[str, float]]]] = []
+    ready = []
     for shot in shots:
         span = _span(stack.engine, shot.prediction_id)
-        if span is None:
-            continue
-        steps = [(f, by_prediction.get((f, shot.prediction_id), 0.0)) for f in SHOT_CHAIN[:3]]
-        steps.append(("settle_shot", by_shot.get(("settle_shot", shot.shot_id), 0.0)))
-        chains.append((span[0] - fan_out_start + (span[1] - span[0]), steps))
-
-    # Concurrency: where the shots overlap in a function beyond its one warm container,
-    # the others start cold.
-    cold = _cold_start_seconds(stack)
+        if span is not None:
+            ready.append(span[1] - fan_out_start)
+    busy_until: dict[str, list[float]] = {function: [0.0] for function in SHOT_CHAIN}
     ends = []
-    active: dict[str, list[float]] = defaultdict(list)
-    for ready, steps in sorted(chains, key=lambda chain: chain[0]):
-        clock = ready
-        for function, seconds in steps:
-            running = [end for end in active[function] if end > clock]
-            active[function] = running
-            if running:  # every warm container of this function is busy
+    for clock in sorted(ready):
+        for function in SHOT_CHAIN:
+            containers = busy_until[function]
+            free = [i for i, until in enumerate(containers) if until <= clock]
+            if free:
+                index = free[0]
+            else:
+                containers.append(0.0)
+                index = len(containers) - 1
                 clock += cold.get(function, 0.0)
-            clock += seconds
-            active[function].append(clock)
+            clock += reference.get(function, 0.0)
+            containers[index] = clock
         ends.append(clock)
-    return before + (max(ends) if ends else 0.0) + other["finish_job"]
+    return before + (max(ends) if ends else 0.0) + reference.get("finish_job", 0.0)
 
 
-def _cold_start_seconds(stack: Any) -> dict[str, float]:
-    return {name: statistics.median(s.cold_starts_ms) / 1000
-            for name, s in stack.lambdas.stats().items() if s.cold_starts_ms}
+def reference_durations(invocations: list[Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """Each function's warm duration, and what a cold start adds (its init and the slower
+    first invocation), in seconds, from invocations that ran with nothing competing."""
+    warm: dict[str, list[float]] = defaultdict(list)
+    first: dict[str, list[float]] = defaultdict(list)
+    for call in invocations:
+        if call.cold_start_ms is None:
+            warm[call.function].append(call.duration_ms / 1000)
+        else:
+            first[call.function].append((call.cold_start_ms + call.duration_ms) / 1000)
+    durations = {f: statistics.median(values) for f, values in warm.items()}
+    cold = {f: max(0.0, statistics.median(values) - durations.get(f, 0.0))
+            for f, values in first.items()}
+    return durations, cold
 
 
 def aws_cost(stack: Any, sfn: Any, prices: Any, job: Any, shots: list[Any],

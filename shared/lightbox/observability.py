@@ -10,5 +10,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger(service="lightbox")
-tracer = Tracer(service="lightbox")
+# X-Ray traces the AWS calls; patching only botocore keeps the Tracer from importing
+# every other library it knows how to patch (httpx among them) at every cold start.
+tracer = Tracer(service="lightbox", patch_modules=("botocore",))
 metrics = Metrics(namespace="Lightbox", service="lightbox")

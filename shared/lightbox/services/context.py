@@ -13,7 +13,6 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import httpx
 from botocore.config import Config
 
 from lightbox.adapters.dynamo import DynamoStore
@@ -26,6 +25,8 @@ from lightbox.config import Settings, get_settings
 from lightbox.domain.pricing import Pricing, load_pricing
 
 if TYPE_CHECKING:
+    import httpx
+
     from lightbox.adapters.replicate_gateway import ReplicateGateway
 
 _BOTO_CONFIG = Config(
@@ -91,6 +92,8 @@ class Context:
     @cached_property
     def http(self) -> httpx.Client:
         """For fetching model outputs from Replicate's delivery host."""
+        import httpx
+
         return httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=True)
 
     def replicate_webhook_secret(self) -> str:
