@@ -324,6 +324,21 @@ def _generate_and_wait(only: list[str] | None, *, regenerate: bool,
     return {"requested": asked, "made": made, "in_flight": in_flight, "failed": failed}
 
 
+def ensure_catalogue_portrait(avatar_id: str, *, timeout: float = 600) -> None:
+    """Make a catalogue avatar's portrait if it is not made yet (a fresh local stack has
+    none), and wait for it: `lightbox shoot --avatar` then shoots instead of refusing."""
+    from lightbox.domain.avatars import is_catalogue_id
+
+    if not is_catalogue_id(avatar_id):
+        return  # a shop's own avatar: its wizard made the portrait
+    report = _generate_and_wait([avatar_id], regenerate=False, timeout=timeout)
+    if avatar_id in report["failed"]:
+        raise CliError(f"the portrait of avatar {avatar_id} could not be made: "
+                       f"{report['failed'][avatar_id]}")
+    if avatar_id in report["requested"]:
+        print(f"Made the portrait of avatar {avatar_id} for its first shoot")
+
+
 def generate_in_background() -> None:
     """`lightbox dev --avatars`: the catalogue's portraits, made while the stack serves."""
     import threading

@@ -25,7 +25,11 @@ from typing import Any
 import httpx
 
 from lightbox.errors import LightboxError
-from lightbox_local.cli.avatars import add_avatar_commands, generate_in_background
+from lightbox_local.cli.avatars import (
+    add_avatar_commands,
+    ensure_catalogue_portrait,
+    generate_in_background,
+)
 from lightbox_local.cli.session import (
     CliError,
     Session,
@@ -146,9 +150,12 @@ def run_dev(args: argparse.Namespace) -> int:
 def run_shoot(args: argparse.Namespace) -> int:
     if not args.photo.is_file():
         raise CliError(f"no such photo: {args.photo}")
-    with api_or_local_stack(args.api) as (api, _):
+    with api_or_local_stack(args.api) as (api, stack):
         if args.buy:
             buy(api, args.user, args.buy)
+        if args.avatar and stack is not None:
+            # A stack started for this command has no catalogue portraits yet.
+            ensure_catalogue_portrait(args.avatar)
         return shoot(api, args)
 
 
