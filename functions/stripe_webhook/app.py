@@ -6,9 +6,10 @@ import json
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lightbox.catalog.packs import load_packs
 from lightbox.observability import logger, tracer
 from lightbox.services.context import get_context
-from lightbox.services.payments import handle_stripe_webhook, load_packs
+from lightbox.services.payments import handle_stripe_webhook
 
 
 @logger.inject_lambda_context

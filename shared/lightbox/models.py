@@ -108,6 +108,22 @@ class ShotCheckRecord(BaseModel):
     measures: dict[str, float] = Field(default_factory=dict)
 
 
+class JobCosts(BaseModel):
+    """A job's costs in USD (estimates at list prices as of `prices_as_of`)."""
+
+    replicate_usd: float
+    aws_usd: float
+    credits_charged: int
+    #: The credits' worth at the default pack's price per credit.
+    credits_value_usd: float
+    predictions: dict[str, int]
+    prices_as_of: str
+
+    @property
+    def margin_usd(self) -> float:
+        return self.credits_value_usd - self.replicate_usd - self.aws_usd
+
+
 class Job(BaseModel):
     job_id: str
     user_id: str
@@ -134,6 +150,8 @@ class Job(BaseModel):
     finisher: str | None = None
     manifest_key: str | None = None
     contact_sheet_key: str | None = None
+    #: What the job cost to make (set when it finishes).
+    costs: JobCosts | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     deadline: datetime
@@ -158,6 +176,8 @@ class Shot(BaseModel):
     upscale_prediction_id: str | None = None
     image_key: str | None = None
     upscaled_key: str | None = None
+    #: The upscaler's GPU seconds, as Replicate reported them (it bills by the second).
+    upscale_seconds: float | None = None
     outputs: dict[str, str] = Field(default_factory=dict)
     compliance: dict[str, Any] = Field(default_factory=dict)
     checks: list[ShotCheckRecord] = Field(default_factory=list)

@@ -176,3 +176,30 @@ def test_the_manifest_is_plain_json_with_the_models_used(paying_shop: Shop, coff
     shot = manifest["shots"][0]
     assert shot["provenance"]["models"]["compose"] == "black-forest-labs/flux-kontext-max"
     assert shot["provenance"]["inputs"]["seed"] == get_context().store.get_shots(job.job_id)[0].seed
+
+
+def test_a_finished_job_says_what_it_cost_beside_what_it_charged(
+    paying_shop: Shop, coffee: bytes
+) -> None:
+    # Given a one-shot job that was delivered
+    job = paying_shop.wait_for_job(paying_shop.shoot(coffee, ["podium"]))
+    view = paying_shop.job(job.job_id)
+    assert view["status"] == "done"
+    # Then the job view and the manifest carry its costs: the cutout and one compose
+    # prediction at their listed prices, the AWS estimate, and the credits charged
+    costs = view["costs"]
+    manifest = json.loads(httpx.get(view["manifest_url"]).content)
+    assert manifest["costs"] == costs
+    (shot,) = get_context().store.get_shots(job.job_id)
+    expected = {"bria/remove-background": 1, "black-forest-labs/flux-kontext-max": shot.attempt}
+    upscale = 0.0
+    if shot.upscale_prediction_id:  # the preset needed more pixels: one upscale, by the second
+        expected["nightmareai/real-esrgan"] = 1
+        assert shot.upscale_seconds is not None
+        upscale = 0.000225 * shot.upscale_seconds
+    assert costs["predictions"] == expected
+    assert costs["replicate_usd"] == pytest.approx(0.018 + 0.08 * shot.attempt + upscale,
+                                                   abs=1e-6)
+    assert 0 < costs["aws_usd"] < 0.01
+    assert costs["credits_charged"] == view["cost"]
+    assert costs["credits_value_usd"] == pytest.approx(view["cost"] * 5.00 / 200)

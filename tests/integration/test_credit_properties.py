@@ -39,9 +39,9 @@ from lightbox.adapters.stripe_gateway import (
     event_envelope,
     sign_payload,
 )
+from lightbox.catalog.packs import Pack
 from lightbox.errors import AccountInDebt, Conflict, InsufficientCredits
 from lightbox.services.payments import (
-    Pack,
     WebhookResult,
     credits_to_take_back,
     handle_stripe_webhook,

@@ -25,6 +25,7 @@ from lightbox.adapters.stripe_gateway import (
     event_envelope,
     sign_payload,
 )
+from lightbox.catalog.packs import Pack, default_pack_id, load_packs
 from lightbox.errors import (
     AccountInDebt,
     InvalidInput,
@@ -32,14 +33,11 @@ from lightbox.errors import (
     TransientError,
 )
 from lightbox.services.payments import (
-    Pack,
     WebhookResult,
     build_signed_checkout_event,
     create_checkout,
     credits_to_take_back,
-    default_pack_id,
     handle_stripe_webhook,
-    load_packs,
     purchase_locally,
 )
 from tests.integration.conftest import FaultyClient

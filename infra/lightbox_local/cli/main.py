@@ -272,9 +272,20 @@ def _download(session: Session, job: dict[str, Any], out: Path) -> int:
         print(f"  contact sheet: {sheet}")
     if manifest:
         print(f"  manifest:      {manifest}")
+    if job.get("costs"):
+        print("  " + cost_line(job["costs"]))
     if job.get("reason") and job["status"] != "done":
         print(f"  {job['reason']}")
     return 0 if job["status"] in ("done", "partly_done") else 4
+
+
+def cost_line(costs: dict[str, Any]) -> str:
+    """What a job (or a catalogue) cost beside what it charged, in one line."""
+    made = costs["replicate_usd"] + costs["aws_usd"]
+    return (f"cost: Replicate ${costs['replicate_usd']:.3f} + AWS ~${costs['aws_usd']:.4f}; "
+            f"charged {costs['credits_charged']} credits (${costs['credits_value_usd']:.2f}); "
+            f"margin ${costs['credits_value_usd'] - made:.2f} "
+            f"(prices as of {costs['prices_as_of']})")
 
 
 def _error_text(response: httpx.Response) -> str:

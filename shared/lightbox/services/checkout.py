@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 from lightbox.adapters.secrets import resolve_secret
 from lightbox.adapters.stripe_gateway import StripeGateway
+from lightbox.catalog.packs import load_packs, require_pack
 from lightbox.services.context import Context
-from lightbox.services.payments import create_checkout, load_packs, require_pack
+from lightbox.services.payments import create_checkout
 
 
 class CheckoutRequest(BaseModel):

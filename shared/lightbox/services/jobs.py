@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from lightbox.adapters.s3 import work_prefix
 from lightbox.errors import NotFound
-from lightbox.models import Job, JobStatus, Shot, ShotStatus
+from lightbox.models import Job, JobCosts, JobStatus, Shot, ShotStatus
 from lightbox.observability import logger
 from lightbox.services.avatars import JobAvatarView, job_avatar_view
 from lightbox.services.context import Context
@@ -63,6 +63,8 @@ class JobView(BaseModel):
     contact_sheet_url: str | None = None
     #: The person in the "with model" shots, when the job has them.
     avatar: JobAvatarView | None = None
+    #: What the job cost to make (Replicate and AWS) beside what it charged, once done.
+    costs: JobCosts | None = None
 
 
 class JobSummary(BaseModel):
@@ -108,6 +110,7 @@ def job_view(ctx: Context, user_id: str, job_id: str) -> JobView:
         manifest_url=link(job.manifest_key, expiry) if job.manifest_key else None,
         contact_sheet_url=link(job.contact_sheet_key, expiry) if job.contact_sheet_key else None,
         avatar=job_avatar_view(ctx, job),
+        costs=job.costs,
     )
 
 

@@ -42,10 +42,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lightbox.adapters.ledger import CreditLedger, EntryKind, Purchase, Takeback
 from lightbox.adapters.stripe_gateway import (
@@ -57,8 +56,8 @@ from lightbox.adapters.stripe_gateway import (
     sign_payload,
     verify_event,
 )
-from lightbox.catalog import read_yaml
-from lightbox.errors import InvalidInput, InvalidSignature, LightboxError
+from lightbox.catalog.packs import Pack, load_packs, require_pack
+from lightbox.errors import InvalidSignature, LightboxError
 from lightbox.observability import logger
 
 SESSION_COMPLETED = "checkout.session.completed"
@@ -67,59 +66,6 @@ CHARGE_REFUNDED = "charge.refunded"
 DISPUTE_CLOSED = "charge.dispute.closed"
 #: payment_status values of a completed session that mean the money is there.
 PAID_STATUSES = frozenset({"paid", "no_payment_required"})
-
-
-# --- the pack catalogue -------------------------------------------------------------------
-
-
-class Pack(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")
-    name: str
-    credits: PositiveInt
-    #: Price in the currency's minor unit (cents), as Stripe counts.
-    amount: PositiveInt
-    currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
-
-
-class PackCatalog(BaseModel):
-    default: str
-    packs: list[Pack]
-
-    @model_validator(mode="after")
-    def _default_is_a_pack(self) -> PackCatalog:
-        ids = [p.id for p in self.packs]
-        if len(set(ids)) != len(ids):
-            raise ValueError("pack ids must be unique")
-        if self.default not in ids:
-            raise ValueError(f"default pack {self.default!r} is not in the catalogue")
-        return self
-
-
-@lru_cache(maxsize=1)
-def load_pack_catalog() -> PackCatalog:
-    return PackCatalog.model_validate(read_yaml("packs.yaml"))
-
-
-def load_packs() -> dict[str, Pack]:
-    return {p.id: p for p in load_pack_catalog().packs}
-
-
-def default_pack_id() -> str:
-    return load_pack_catalog().default
-
-
-def require_pack(packs: dict[str, Pack], pack_id: str) -> Pack:
-    pack = packs.get(pack_id)
-    if pack is None:
-        allowed = sorted(packs)
-        raise InvalidInput(
-            f"There is no pack {pack_id!r}; choose one of: {', '.join(allowed)}.",
-            pack_id=pack_id,
-            allowed=allowed,
-        )
-    return pack
 
 
 # --- checkout -------------------------------------------------------------------------------

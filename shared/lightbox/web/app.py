@@ -13,12 +13,12 @@ from pydantic import BaseModel
 
 from lightbox.adapters.ledger import Account, LedgerEntry
 from lightbox.catalog import Scene
+from lightbox.catalog.packs import Pack, load_packs
 from lightbox.config import get_settings
 from lightbox.services import checkout as checkout_service
 from lightbox.services import jobs, uploads
 from lightbox.services.checkout import CheckoutAnswer, CheckoutRequest
 from lightbox.services.context import Context, get_context
-from lightbox.services.payments import Pack, load_packs
 from lightbox.web.auth import User, current_user
 from lightbox.web.avatars import router as avatars_router
 from lightbox.web.errors import ErrorResponse, install_error_handlers

@@ -23,16 +23,12 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from lightbox.catalog import Scene
+from lightbox.catalog.packs import default_pack_id, load_packs, require_pack
 from lightbox.config import EnvironmentModel, Settings
 from lightbox.errors import NotFound, TransientError
 from lightbox.observability import logger
 from lightbox.services.context import Context, get_context
-from lightbox.services.payments import (
-    build_signed_checkout_event,
-    default_pack_id,
-    load_packs,
-    require_pack,
-)
+from lightbox.services.payments import build_signed_checkout_event
 from lightbox.web.auth import User, current_user
 
 HERE = Path(__file__).resolve().parent

@@ -109,8 +109,10 @@ def _record_fetched(ctx: Context, prediction: Prediction, key: str) -> None:
             condition_values={":p": prediction.prediction_id},
         )
     elif prediction.role == Role.UPSCALE and prediction.shot_id:
+        outcome = prediction.outcome
         ctx.store.update_shot(
             prediction.job_id, prediction.shot_id, upscaled_key=key,
+            upscale_seconds=outcome.predict_time if outcome else None,
             condition="upscale_prediction_id = :p",
             condition_values={":p": prediction.prediction_id},
         )

@@ -13,12 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image
 
 from lightbox.adapters.s3 import shots_prefix
+from lightbox.catalog.costs import load_aws_prices, load_model_prices
+from lightbox.catalog.packs import usd_per_credit
 from lightbox.domain.contact_sheet import SheetEntry, render_contact_sheet
+from lightbox.domain.costs import PredictionUse, job_costs
 from lightbox.errors import NotFound
 from lightbox.events import FinishResult
-from lightbox.models import Job, JobStatus, Shot, ShotStatus, utcnow
+from lightbox.models import Job, JobCosts, JobStatus, Shot, ShotStatus, utcnow
 from lightbox.observability import logger
 from lightbox.services.context import Context
+from lightbox.services.steps.compose import compose_spec
 
 #: Parallel reads of shot images for the contact sheet (S3 GETs, mostly waiting).
 SHEET_READERS = 8
@@ -49,7 +53,8 @@ def finish_job(ctx: Context, job_id: str, finisher: str) -> FinishResult:
         else JobStatus.PARTLY_DONE if delivered
         else JobStatus.FAILED
     )
-    manifest_key, sheet_key = write_job_outputs(ctx, claimed, shots, status)
+    costs = costs_of(ctx, claimed, shots, spent)
+    manifest_key, sheet_key = write_job_outputs(ctx, claimed, shots, status, costs)
     ctx.ledger.settle(job.user_id, job_id, spent=spent,
                       refunded=claimed.credits_reserved - spent)
     reason = claimed.reason
@@ -59,21 +64,43 @@ def finish_job(ctx: Context, job_id: str, finisher: str) -> FinishResult:
         job_id,
         expect=[JobStatus.CUTTING_OUT, JobStatus.COMPOSING],
         status=status, manifest_key=manifest_key, contact_sheet_key=sheet_key, reason=reason,
+        costs=costs,
     )
     logger.info("job finished", extra={"job_id": job_id, "status": str(status),
                                        "delivered": len(delivered), "shots": len(shots)})
     return FinishResult(job_id=job_id, finished=final is not None, status=status)
 
 
+def costs_of(ctx: Context, job: Job, shots: list[Shot], spent: int) -> JobCosts:
+    """What the job cost: every prediction it made at its model's price, beside the
+    credits it charged."""
+    uses = []
+    if job.cutout_prediction_id:
+        cutout = ctx.store.get_prediction(job.cutout_prediction_id)
+        if cutout is not None:
+            uses.append(PredictionUse(cutout.model, cutout.outcome.predict_time
+                                      if cutout.outcome else None))
+    for shot in shots:
+        if shot.prediction_id:  # each attempt was one compose prediction
+            model = compose_spec(ctx, ctx.scenes[shot.scene_id]).model
+            uses += [PredictionUse(model)] * shot.attempt
+        if shot.upscale_prediction_id:
+            uses.append(PredictionUse(ctx.models.upscale.model, shot.upscale_seconds))
+    return job_costs(uses, credits_charged=spent, usd_per_credit=usd_per_credit(),
+                     models=load_model_prices(), aws=load_aws_prices())
+
+
 def write_job_outputs(
-    ctx: Context, job: Job, shots: list[Shot], status: JobStatus
+    ctx: Context, job: Job, shots: list[Shot], status: JobStatus, costs: JobCosts | None = None
 ) -> tuple[str, str]:
     """The manifest (provenance of every shot) and the contact sheet, next to the shots."""
     prefix = shots_prefix(job.user_id, job.job_id)
     manifest_key = f"{prefix}/manifest.json"
     sheet_key = f"{prefix}/contact-sheet.png"
-    ctx.objects.put(manifest_key, json.dumps(build_manifest(ctx, job, shots, status),
-                                             indent=2).encode(), "application/json")
+    manifest = build_manifest(ctx, job, shots, status)
+    if costs is not None:
+        manifest["costs"] = costs.model_dump(mode="json")
+    ctx.objects.put(manifest_key, json.dumps(manifest, indent=2).encode(), "application/json")
     with ThreadPoolExecutor(max_workers=SHEET_READERS) as pool:
         entries = list(pool.map(lambda shot: _sheet_entry(ctx, shot), shots))
     sheet = render_contact_sheet(entries, title=f"Lightbox job {job.job_id}: {status}")
