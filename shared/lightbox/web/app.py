@@ -15,7 +15,7 @@ from lightbox.adapters.ledger import Account, LedgerEntry
 from lightbox.catalog import Scene
 from lightbox.config import get_settings
 from lightbox.services import checkout as checkout_service
-from lightbox.services import jobs, uploads
+from lightbox.services import jobs, tools, uploads
 from lightbox.services.checkout import CheckoutAnswer, CheckoutRequest
 from lightbox.services.context import Context, get_context
 from lightbox.services.payments import Pack, load_packs
@@ -36,6 +36,16 @@ UPLOAD_EXAMPLES = {
         "presets": ["original"]}},
     "variants": {"summary": "Four variants on white, at two sizes", "value": {
         "scenes": ["white-studio"], "variants": 4, "presets": ["original", "amazon-main"]}},
+}
+
+
+TOOL_EXAMPLES = {
+    "remove background": {"summary": "The product on transparency, at the photo's size",
+                          "value": {"tool": "remove-background"}},
+    "upscale": {"summary": "The photo four times larger",
+                "value": {"tool": "upscale", "options": {"scale": 4}}},
+    "fit": {"summary": "Fitted to Amazon's main image, with its compliance report",
+            "value": {"tool": "fit", "options": {"preset": "amazon-main"}}},
 }
 
 
@@ -96,6 +106,27 @@ def create_app(context: Context | None = None) -> FastAPI:
                       user: UserDep, c: CtxDep) -> uploads.UploadTicket:
         """Reserve the job's credits and get a presigned POST for its photo."""
         return uploads.create_upload(c, user.user_id, body)
+
+    @app.get("/api/tools", response_model=tools.ToolCatalogue, tags=["tools"],
+             responses=ERROR_RESPONSES)
+    def list_tools(user: UserDep, c: CtxDep) -> tools.ToolCatalogue:
+        """The single-image tools, their prices and options, and the presets "fit" takes."""
+        return tools.tool_catalogue(c)
+
+    @app.post(
+        "/api/tools",
+        response_model=uploads.UploadTicket,
+        status_code=201,
+        tags=["tools"],
+        responses={**ERROR_RESPONSES,
+                   402: {"description": "Not enough credits (details: needed, available)",
+                         "model": ErrorResponse}},
+    )
+    def create_tool_upload(body: Annotated[tools.ToolRequest, Body(openapi_examples=TOOL_EXAMPLES)],
+                           user: UserDep, c: CtxDep) -> uploads.UploadTicket:
+        """Reserve a tool's credit and get a presigned POST for its photo. The image is
+        made after the upload (GET /api/jobs/{job_id} shows its link when it is done)."""
+        return tools.create_tool_upload(c, user.user_id, body)
 
     @app.get("/api/jobs", response_model=JobList, tags=["jobs"], responses=ERROR_RESPONSES)
     def list_jobs(

@@ -1,7 +1,8 @@
 """Task "Finish": close a job whose shots are all settled, exactly once.
 
 The job's outputs are written here: the manifest (every shot's provenance, checks and
-compliance) and the contact sheet (Pillow), next to the shots.
+compliance) and the contact sheet (Pillow), next to the shots. A tool job's manifest
+records its one image; it has no contact sheet.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from lightbox.adapters.s3 import shots_prefix
 from lightbox.domain.contact_sheet import SheetEntry, render_contact_sheet
 from lightbox.errors import NotFound
 from lightbox.events import FinishResult
-from lightbox.models import Job, JobStatus, Shot, ShotStatus, utcnow
+from lightbox.models import TOOL_OUTPUT_ID, Job, JobKind, JobStatus, Shot, ShotStatus, utcnow
 from lightbox.observability import logger
+from lightbox.services import tools
 from lightbox.services.context import Context
 
 #: Parallel reads of shot images for the contact sheet (S3 GETs, mostly waiting).
@@ -41,28 +43,48 @@ def finish_job(ctx: Context, job_id: str, finisher: str) -> FinishResult:
     claimed = ctx.store.claim_finish(job_id, finisher)
     if claimed is None:
         return FinishResult(job_id=job_id, finished=False)
-    shots = ctx.store.get_shots(job_id)
+    if claimed.kind == JobKind.TOOL:
+        status, spent, manifest_key, sheet_key = _close_tool(ctx, claimed)
+    else:
+        status, spent, manifest_key, sheet_key = _close_shoot(ctx, claimed)
+    ctx.ledger.settle(job.user_id, job_id, spent=spent,
+                      refunded=claimed.credits_reserved - spent)
+    reason = claimed.reason
+    if status == JobStatus.FAILED and not reason:
+        reason = ("No shot passed its checks; every credit was refunded."
+                  if claimed.kind == JobKind.SHOOT else "The image could not be made; the credit was refunded.")
+    final = ctx.store.update_job(
+        job_id,
+        expect=[JobStatus.CUTTING_OUT, JobStatus.COMPOSING, JobStatus.PROCESSING],
+        status=status, manifest_key=manifest_key, contact_sheet_key=sheet_key, reason=reason,
+    )
+    logger.info("job finished", extra={"job_id": job_id, "status": str(status),
+                                       "delivered": len(claimed.delivered),
+                                       "settled": claimed.settled})
+    return FinishResult(job_id=job_id, finished=final is not None, status=status)
+
+
+def _close_shoot(ctx: Context, job: Job) -> tuple[JobStatus, int, str, str | None]:
+    """A shoot's status, what its delivered shots cost, its manifest and contact sheet."""
+    shots = ctx.store.get_shots(job.job_id)
     delivered = [s for s in shots if s.status == ShotStatus.DELIVERED]
-    spent = sum(s.cost for s in delivered)
     status = (
         JobStatus.DONE if len(delivered) == len(shots) and shots
         else JobStatus.PARTLY_DONE if delivered
         else JobStatus.FAILED
     )
-    manifest_key, sheet_key = write_job_outputs(ctx, claimed, shots, status)
-    ctx.ledger.settle(job.user_id, job_id, spent=spent,
-                      refunded=claimed.credits_reserved - spent)
-    reason = claimed.reason
-    if status == JobStatus.FAILED and not reason:
-        reason = "No shot passed its checks; every credit was refunded."
-    final = ctx.store.update_job(
-        job_id,
-        expect=[JobStatus.CUTTING_OUT, JobStatus.COMPOSING],
-        status=status, manifest_key=manifest_key, contact_sheet_key=sheet_key, reason=reason,
-    )
-    logger.info("job finished", extra={"job_id": job_id, "status": str(status),
-                                       "delivered": len(delivered), "shots": len(shots)})
-    return FinishResult(job_id=job_id, finished=final is not None, status=status)
+    manifest_key, sheet_key = write_job_outputs(ctx, job, shots, status)
+    return status, sum(s.cost for s in delivered), manifest_key, sheet_key
+
+
+def _close_tool(ctx: Context, job: Job) -> tuple[JobStatus, int, str, str | None]:
+    """A tool job is done, and its credit spent, when its one image was made."""
+    made = TOOL_OUTPUT_ID in job.delivered and job.tool_output is not None
+    status = JobStatus.DONE if made else JobStatus.FAILED
+    manifest_key = f"{shots_prefix(job.user_id, job.job_id)}/manifest.json"
+    manifest = tools.tool_manifest(job, status, finished_at=utcnow().isoformat())
+    ctx.objects.put(manifest_key, json.dumps(manifest, indent=2).encode(), "application/json")
+    return status, job.credits_reserved if made else 0, manifest_key, None
 
 
 def write_job_outputs(
