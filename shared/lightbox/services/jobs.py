@@ -16,6 +16,7 @@ from lightbox.models import Job, JobKind, JobStatus, Shot, ShotStatus, ToolName,
 from lightbox.observability import logger
 from lightbox.services.avatars import JobAvatarView, job_avatar_view
 from lightbox.services.context import Context
+from lightbox.services.tools import tool_title
 
 #: What the page shows for each internal shot status.
 SHOT_PHASES = {
@@ -76,8 +77,9 @@ class JobView(BaseModel):
     #: The person in the "with model" shots, when the job has them.
     avatar: JobAvatarView | None = None
     kind: JobKind = JobKind.SHOOT
-    #: A single-image tool's order, and its image once it is made.
+    #: A single-image tool's order (and its name in words), and its image once made.
     tool: ToolOrder | None = None
+    tool_title: str | None = None
     result: ToolResultView | None = None
 
 
@@ -128,6 +130,7 @@ def job_view(ctx: Context, user_id: str, job_id: str) -> JobView:
         avatar=job_avatar_view(ctx, job),
         kind=job.kind,
         tool=job.tool,
+        tool_title=tool_title(job.tool.name) if job.tool else None,
         result=_tool_result_view(ctx, job, expiry),
     )
 

@@ -41,6 +41,8 @@ MODEL_INPUT_URL_SECONDS = 3600
 #: image would not fit the publishing function's memory.
 MAX_OUTPUT_SIDE = 10_000
 UPSCALE_FACTORS = (2, 4)
+#: The preset the page and the command line offer first.
+DEFAULT_FIT_PRESET = "amazon-main"
 #: What each tool is called on the page, and what it does.
 TITLES = {
     ToolName.REMOVE_BACKGROUND: (
@@ -99,6 +101,10 @@ def tool_catalogue(ctx: Context) -> ToolCatalogue:
                for name, (title, description) in TITLES.items()],
         presets=[PresetChoice(id=p.id, name=p.name) for p in load_presets().values()],
     )
+
+
+def tool_title(name: ToolName) -> str:
+    return TITLES[name][0]
 
 
 def tool_order(request: ToolRequest) -> ToolOrder:

@@ -41,7 +41,7 @@ from lightbox.observability import logger
 from lightbox.services.context import Context
 from lightbox.services.steps.deliver import DELIVERY_FORMATS
 from lightbox.services.steps.settle import fail_tool
-from lightbox.services.tools import TITLES, upscale_input_key
+from lightbox.services.tools import tool_title, upscale_input_key
 
 DIGITAL_SOURCE_TYPE = "algorithmicallyEnhanced"
 #: An upscaler's output may differ from the asked size by rounding, not by more.
@@ -181,9 +181,9 @@ def _put(ctx: Context, job: Job, name: str, data: bytes, content_type: str,
 
 
 def _provenance(order: ToolOrder, models: list[str]) -> Provenance:
-    title = TITLES[order.name][0]
     return Provenance(digital_source_type=DIGITAL_SOURCE_TYPE, models=models,
-                      description=f"{title}: the shop's own product photo, edited by Lightbox")
+                      description=f"{tool_title(order.name)}: the shop's own product photo, "
+                                  "edited by Lightbox")
 
 
 def _models(ctx: Context, prediction_ids: list[str]) -> list[str]:
