@@ -119,6 +119,8 @@
     $("job").dataset.status = job.status;
     Lightbox.show($("job-reason"), job.status === "failed" ? job.reason || "" : "");
     $("job-actions").hidden = true;
+    $("job-back").href = "/tools";
+    $("job-back").textContent = "← Tools";
     const result = job.result;
     if (!result) return;
     $("tool-download").href = result.download_url;
