@@ -8,7 +8,9 @@ refunded when it cannot be, and nothing left reserved.
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +21,8 @@ from lightbox.domain.provenance import read_digital_source_type
 from lightbox.models import JobStatus
 from lightbox.services.context import get_context
 from lightbox_local.engine.server import Fault
-from tests.flow.conftest import Shop
+from lightbox_local.stack import LocalStack
+from tests.flow.conftest import COFFEE, Shop
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]
 
@@ -187,3 +190,35 @@ def test_a_tool_prediction_that_never_finishes_is_failed_by_the_sweeper_and_refu
     # (the cancelled prediction's own webhook may tell the story before the sweeper does)
     assert (job.reason or "").startswith("The photo could not be upscaled")
     assert paying_shop.settled_balance(200)["reserved"] == 0
+
+
+def test_each_tool_from_the_command_line(
+    stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lightbox_local import cli
+
+    user = "cli-tools"
+    common = ("--user", user, "--api", stack.url)
+    # Given a user who bought the starter pack with their first command
+    assert cli.main(["tool", "remove-background", str(COFFEE), "--out",
+                     str(tmp_path / "cutout.png"), "--buy", "starter", *common]) == 0
+    assert cli.main(["tool", "upscale", str(COFFEE), "--out", str(tmp_path / "big.png"),
+                     "--scale", "4", *common]) == 0
+    assert cli.main(["tool", "fit", str(COFFEE), "--out", str(tmp_path / "amazon.jpg"),
+                     "--preset", "amazon-main", *common]) == 0
+    said = capsys.readouterr().out
+    # Then each image is where it was asked for, as each tool promises
+    cutout = Image.open(tmp_path / "cutout.png")
+    assert (cutout.mode, cutout.size) == ("RGBA", (600, 400))
+    assert Image.open(tmp_path / "big.png").size == (2400, 1600)
+    fitted = Image.open(tmp_path / "amazon.jpg")
+    assert (fitted.format, fitted.size) == ("JPEG", (2000, 2000))
+    assert "amazon-main: every rule met" in said
+    assert said.count("1 credit spent") == 3
+    # and three credits were spent
+    assert cli.main(["credits", *common, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["account"]["balance"] == 197
+    # and an option the tool does not take is refused before anything is spent
+    assert cli.main(["tool", "fit", str(COFFEE), "--out", str(tmp_path / "x.jpg"),
+                     "--scale", "2", *common]) == 1
+    assert "--scale is for the upscale tool" in capsys.readouterr().err
