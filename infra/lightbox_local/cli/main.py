@@ -185,13 +185,13 @@ def _scene_ids(session: Session, wanted: str, *, with_person: bool = False) -> l
     return chosen
 
 
-def _progress_line(job: dict[str, Any], elapsed: float) -> str:
+def _progress_line(job: dict[str, Any]) -> str:
     phases: dict[str, int] = {}
     for shot in job.get("shots", []):
         phases[shot["phase"]] = phases.get(shot["phase"], 0) + 1
     order = ["queued", "composing", "checking", "upscaling", "done", "failed"]
     counts = " · ".join(f"{p} {phases[p]}" for p in order if phases.get(p))
-    return f"[{elapsed:5.1f}s] {job['status']:<12} {counts}"
+    return f"{job['status']:<12} {counts}"
 
 
 def _download(session: Session, job: dict[str, Any], out: Path) -> int:

@@ -148,20 +148,22 @@ def _content_type(photo: Path) -> str:
 
 
 def wait_for_job(
-    session: Session, job_id: str, timeout: float,
-    progress: Callable[[dict[str, Any], float], str],
+    session: Session, job_id: str, timeout: float, progress: Callable[[dict[str, Any]], str],
 ) -> dict[str, Any]:
-    """Poll the job until it is finished, printing `progress` lines as they change."""
+    """Poll the job until it is finished, showing what `progress` says of it: redrawn
+    with the time taken on a terminal, a line per change otherwise (a log stays short)."""
     started = time.monotonic()
     last = ""
     interactive = sys.stdout.isatty()
     while True:
         job = session.get(f"/api/jobs/{job_id}").json()
-        line = progress(job, time.monotonic() - started)
-        if line != last:
-            print(("\r" + line.ljust(100)) if interactive else line, end="" if interactive else "\n",
-                  flush=True)
-            last = line
+        state = progress(job)
+        line = f"[{time.monotonic() - started:5.1f}s] {state}"
+        if interactive:
+            print("\r" + line.ljust(100), end="", flush=True)
+        elif state != last:
+            print(line, flush=True)
+        last = state
         if job["status"] in TERMINAL:
             if interactive:
                 print()

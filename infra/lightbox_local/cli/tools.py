@@ -87,8 +87,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {}
 
 
-def _progress_line(job: dict[str, Any], elapsed: float) -> str:
-    return f"[{elapsed:5.1f}s] {job['status']}"
+def _progress_line(job: dict[str, Any]) -> str:
+    return str(job["status"])
 
 
 def _save(job: dict[str, Any], out: Path) -> int:
