@@ -53,7 +53,8 @@ def test_an_order_reserves_one_credit_with_its_job_and_gives_an_upload_ticket(
 @pytest.mark.parametrize(("order", "message"), [
     ({"tool": "remove-background", "options": {"scale": 2}},
      "The remove-background tool takes no option scale."),
-    ({"tool": "upscale", "options": {"preset": "etsy"}}, "The upscale tool takes no option preset."),
+    ({"tool": "upscale", "options": {"preset": "etsy"}},
+     "The upscale tool takes no option preset."),
     ({"tool": "fit"}, "Choose a marketplace preset to fit the product to."),
     ({"tool": "fit", "options": {"preset": "nowhere"}},
      "Choose a marketplace preset to fit the product to."),

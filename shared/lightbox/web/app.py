@@ -122,8 +122,10 @@ def create_app(context: Context | None = None) -> FastAPI:
                    402: {"description": "Not enough credits (details: needed, available)",
                          "model": ErrorResponse}},
     )
-    def create_tool_upload(body: Annotated[tools.ToolRequest, Body(openapi_examples=TOOL_EXAMPLES)],
-                           user: UserDep, c: CtxDep) -> uploads.UploadTicket:
+    def create_tool_upload(
+        body: Annotated[tools.ToolRequest, Body(openapi_examples=TOOL_EXAMPLES)],
+        user: UserDep, c: CtxDep,
+    ) -> uploads.UploadTicket:
         """Reserve a tool's credit and get a presigned POST for its photo. The image is
         made after the upload (GET /api/jobs/{job_id} shows its link when it is done)."""
         return tools.create_tool_upload(c, user.user_id, body)

@@ -52,7 +52,8 @@ def finish_job(ctx: Context, job_id: str, finisher: str) -> FinishResult:
     reason = claimed.reason
     if status == JobStatus.FAILED and not reason:
         reason = ("No shot passed its checks; every credit was refunded."
-                  if claimed.kind == JobKind.SHOOT else "The image could not be made; the credit was refunded.")
+                  if claimed.kind == JobKind.SHOOT
+                  else "The image could not be made; the credit was refunded.")
     final = ctx.store.update_job(
         job_id,
         expect=[JobStatus.CUTTING_OUT, JobStatus.COMPOSING, JobStatus.PROCESSING],

@@ -96,9 +96,10 @@
 
   function showCompliance(report) {
     const unmet = report.rules.filter((rule) => !rule.passed && rule.severity === "error");
+    const rules = `${unmet.length} rule${unmet.length === 1 ? "" : "s"}`;
     $("compliance-title").textContent = report.passed
       ? `Compliance with ${report.preset}: every rule met.`
-      : `Compliance with ${report.preset}: ${unmet.length} rule${unmet.length === 1 ? "" : "s"} not met.`;
+      : `Compliance with ${report.preset}: ${rules} not met.`;
     $("compliance-rules").replaceChildren(...report.rules.map((rule) => {
       const item = document.createElement("li");
       const verdict = rule.passed ? "met" : rule.severity === "warning" ? "note" : "not met";
