@@ -30,6 +30,13 @@ ERROR_RESPONSES = {
     422: {"description": "Invalid input", "model": ErrorResponse},
 }
 
+#: What an order of a job (a shoot's or a tool's) may be answered with.
+TICKET_RESPONSES = {
+    **ERROR_RESPONSES,
+    402: {"description": "Not enough credits (details: needed, available)",
+          "model": ErrorResponse},
+}
+
 UPLOAD_EXAMPLES = {
     "three scenes": {"summary": "One shot in each of three scenes", "value": {
         "scenes": ["white-studio", "lifestyle-kitchen", "flat-lay"], "variants": 1,
@@ -98,9 +105,7 @@ def create_app(context: Context | None = None) -> FastAPI:
         response_model=uploads.UploadTicket,
         status_code=201,
         tags=["jobs"],
-        responses={**ERROR_RESPONSES,
-                   402: {"description": "Not enough credits (details: needed, available)",
-                         "model": ErrorResponse}},
+        responses=TICKET_RESPONSES,
     )
     def create_upload(body: Annotated[uploads.UploadRequest, Body(openapi_examples=UPLOAD_EXAMPLES)],
                       user: UserDep, c: CtxDep) -> uploads.UploadTicket:
@@ -118,9 +123,7 @@ def create_app(context: Context | None = None) -> FastAPI:
         response_model=uploads.UploadTicket,
         status_code=201,
         tags=["tools"],
-        responses={**ERROR_RESPONSES,
-                   402: {"description": "Not enough credits (details: needed, available)",
-                         "model": ErrorResponse}},
+        responses=TICKET_RESPONSES,
     )
     def create_tool_upload(
         body: Annotated[tools.ToolRequest, Body(openapi_examples=TOOL_EXAMPLES)],
