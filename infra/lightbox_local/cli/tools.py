@@ -41,8 +41,9 @@ def add_tool_command(commands: argparse._SubParsersAction) -> None:
     )
     tool.add_argument("name", choices=[t.value for t in ToolName], metavar="NAME",
                       help="remove-background, upscale or fit")
-    tool.add_argument("photo", type=Path)
-    tool.add_argument("--out", type=Path, required=True, help="where the image is saved")
+    tool.add_argument("photo", type=Path, metavar="PHOTO")
+    tool.add_argument("--out", type=Path, required=True, metavar="FILE",
+                      help="where the image is saved")
     tool.add_argument("--scale", type=int, choices=UPSCALE_FACTORS, default=None,
                       help=f"upscale: how many times larger (default {UPSCALE_FACTORS[0]})")
     tool.add_argument("--preset", metavar="ID", default=None,
