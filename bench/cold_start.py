@@ -28,9 +28,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    from tests.packaging.test_imports import _environment
+
     from lightbox_local.lambdas import HandlerError, _Worker
     from lightbox_local.packaging import functions, package_path
-    from tests.packaging.test_imports import _environment
 
     figures: dict[str, float] = {}
     print(f"{'function':<18} {'median ms':>9} {'min':>6} {'max':>6} {'bar':>5}  layers")

@@ -1,4 +1,5 @@
-"""Tasks "Deliver", "Reject", "FailJob", "RecordPortrait" and "GiveUp": settle a shot."""
+"""Tasks "Deliver", "Reject", "FailJob", "RecordPortrait", "Tool" and "GiveUp": settle a
+shot, a portrait or a tool's image."""
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -65,6 +65,17 @@ class SettleResult(BaseModel):
     job_complete: bool
 
 
+class ToolResult(BaseModel):
+    """What the Tool task did with a tool's model output: settled the job's one output
+    (`job_complete`), or found a fit's product too small for its preset, so the
+    upscaler must enlarge the cutout `upscale` times first (the UpscaleTool task)."""
+
+    job_id: str
+    prediction_id: str
+    job_complete: bool
+    upscale: float = 1.0
+
+
 # --- what a task receives -----------------------------------------------------------------
 
 
@@ -79,6 +90,16 @@ class ImageEvent(BaseModel):
 
 class UpscaleEvent(BaseModel):
     check: CheckResult
+
+
+class ToolUpscaleEvent(BaseModel):
+    """The UpscaleTool state: a fit's cutout needs the upscaler (`tool.upscale`)."""
+
+    tool: ToolResult
+
+
+#: What the RequestUpscale function receives: a shot's (Upscale) or a tool's (UpscaleTool).
+UpscaleRequest = UpscaleEvent | ToolUpscaleEvent
 
 
 class StepFailure(BaseModel):
@@ -123,6 +144,13 @@ class PortraitEvent(BaseModel):
     error: str | None = None
 
 
+class ToolEvent(BaseModel):
+    """A single-image tool's model came back: publish its image, or settle its failure."""
+
+    action: Literal["tool"]
+    image: ImageState
+
+
 class GiveUpEvent(BaseModel):
     """A step failed after its retries: settle the image rather than leave it hanging."""
 
@@ -133,7 +161,7 @@ class GiveUpEvent(BaseModel):
 
 #: What the SettleShot function receives; the state sets `action`.
 SettleEvent = Annotated[
-    DeliverEvent | RejectEvent | FailJobEvent | PortraitEvent | GiveUpEvent,
+    DeliverEvent | RejectEvent | FailJobEvent | PortraitEvent | ToolEvent | GiveUpEvent,
     Field(discriminator="action"),
 ]
 

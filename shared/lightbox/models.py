@@ -21,6 +21,8 @@ class JobStatus(enum.StrEnum):
     AWAITING_UPLOAD = "awaiting_upload"
     CUTTING_OUT = "cutting_out"
     COMPOSING = "composing"
+    #: A single-image tool's model is working (kind "tool").
+    PROCESSING = "processing"
     DONE = "done"
     PARTLY_DONE = "partly_done"
     FAILED = "failed"
@@ -50,6 +52,8 @@ class Role(enum.StrEnum):
     SHOT = "shot"
     UPSCALE = "upscale"
     PORTRAIT = "portrait"
+    #: A single-image tool's model (cutout or upscaler) working for a tool job.
+    TOOL = "tool"
 
 
 class PortraitStatus(enum.StrEnum):
@@ -124,6 +128,45 @@ class JobCosts(BaseModel):
         return self.credits_value_usd - self.replicate_usd - self.aws_usd
 
 
+class JobKind(enum.StrEnum):
+    """A shoot (scenes composed around the product) or one single-image tool."""
+
+    SHOOT = "shoot"
+    TOOL = "tool"
+
+
+class ToolName(enum.StrEnum):
+    REMOVE_BACKGROUND = "remove-background"
+    UPSCALE = "upscale"
+    FIT = "fit"
+
+
+class ToolOrder(BaseModel):
+    """Which single-image tool a job runs, with its options (checked when ordered)."""
+
+    name: ToolName
+    #: upscale: how many times larger the photo comes back.
+    scale: int | None = None
+    #: fit: the marketplace preset the product is fitted to.
+    preset: str | None = None
+
+
+class ToolOutput(BaseModel):
+    """What a tool made: one image in shots/, and for "fit" its compliance report."""
+
+    key: str
+    content_type: str
+    width: int
+    height: int
+    #: The models that made it (none for an uploaded cutout fitted as it is).
+    models: list[str] = Field(default_factory=list)
+    compliance: dict[str, Any] | None = None
+
+
+#: The one output of a tool job, counted off the job like a shot (delivered or rejected).
+TOOL_OUTPUT_ID = "tool"
+
+
 class Job(BaseModel):
     job_id: str
     user_id: str
@@ -156,6 +199,11 @@ class Job(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
     deadline: datetime
     finished_at: datetime | None = None
+    kind: JobKind = JobKind.SHOOT
+    tool: ToolOrder | None = None
+    #: The prediction the tool waits for now (its cutout or upscale), bound once.
+    tool_prediction_id: str | None = None
+    tool_output: ToolOutput | None = None
 
     @property
     def settled(self) -> int:

@@ -26,7 +26,7 @@ def _client(**environment: str) -> TestClient:
                                          stepfunctions=None)))
 
 
-@pytest.mark.parametrize("path", ["/", "/sign-in", "/jobs/some-job"])
+@pytest.mark.parametrize("path", ["/", "/sign-in", "/jobs/some-job", "/tools"])
 def test_every_page_is_html_with_its_script_and_the_pages_config(path: str) -> None:
     page = _client(CHECKOUT_MODE="stripe").get(path)
     assert page.status_code == 200
@@ -109,6 +109,20 @@ def test_a_job_id_in_the_address_is_escaped_in_the_page() -> None:
     page = _client().get("/jobs/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E").text
     assert "<img src=x" not in page
     assert 'data-job-id="&#34;&gt;&lt;img src=x onerror=alert(1)&gt;"' in page
+
+
+def test_the_tools_page_offers_each_tool_its_option_and_every_preset() -> None:
+    page = _client(CHECKOUT_MODE="local").get("/tools")
+    assert page.status_code == 200
+    for tool in ("remove-background", "upscale", "fit"):
+        assert f'id="tool-{tool}" value="{tool}"' in page.text
+    assert '<option value="4">' in page.text
+    assert '<option value="amazon-main" selected>' in page.text
+    assert '<option value="instagram-story"' in page.text
+    assert '<script src="/static/upload.js" defer></script>' in page.text
+    assert '<script src="/static/tools.js" defer></script>' in page.text
+    # and every page links to it
+    assert '<a href="/tools">Tools</a>' in _client(CHECKOUT_MODE="local").get("/").text
 
 
 def test_the_upload_page_has_the_avatar_picker_and_its_script() -> None:

@@ -88,6 +88,18 @@ class Shop:
         assert self.upload(ticket, data).status_code == 201
         return ticket["job_id"]
 
+    def order_tool(self, tool: str, **options: Any) -> httpx.Response:
+        return self.http.post(f"{self.stack.url}/api/tools",
+                              json={"tool": tool, "options": options})
+
+    def run_tool(self, data: bytes, tool: str, **options: Any) -> str:
+        """Order a single-image tool and upload its photo; the job's id."""
+        response = self.order_tool(tool, **options)
+        assert response.status_code == 201, response.text
+        ticket = response.json()
+        assert self.upload(ticket, data).status_code == 201
+        return ticket["job_id"]
+
     def settled_balance(self, expected: int, timeout: float = 30.0) -> dict[str, Any]:
         """The account once its balance is `expected` (or as it is at the timeout).
 

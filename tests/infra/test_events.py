@@ -20,7 +20,15 @@ from pydantic import TypeAdapter
 from lightbox.adapters.replicate_gateway import parse_prediction, verify_webhook
 from lightbox.adapters.stripe_gateway import verify_event
 from lightbox.errors import InvalidSignature
-from lightbox.events import FetchEvent, FinishEvent, ImageEvent, SettleEvent, UpscaleEvent
+from lightbox.events import (
+    FetchEvent,
+    FinishEvent,
+    ImageEvent,
+    SettleEvent,
+    ToolEvent,
+    ToolUpscaleEvent,
+    UpscaleRequest,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -45,8 +53,13 @@ SAMPLES = {
 }
 TYPED = {
     "fetch_output": FetchEvent, "fan_out": ImageEvent, "check_shot": ImageEvent,
-    "regenerate_shot": ImageEvent, "request_upscale": UpscaleEvent,
+    "regenerate_shot": ImageEvent, "request_upscale": UpscaleRequest,
     "settle_shot": SettleEvent, "finish_job": FinishEvent,
+}
+#: A function that serves more than one state has a sample for each other state too.
+MORE_SAMPLES = {
+    "tool_image.json": ("settle_shot", ToolEvent),
+    "request_tool_upscale.json": ("request_upscale", ToolUpscaleEvent),
 }
 
 
@@ -63,6 +76,12 @@ def test_every_function_has_a_sample_event() -> None:
 @pytest.mark.parametrize("function", sorted(TYPED))
 def test_state_machine_samples_parse_into_their_task_models(function: str) -> None:
     TypeAdapter(TYPED[function]).validate_python(load(SAMPLES[function]))
+
+
+@pytest.mark.parametrize("sample", sorted(MORE_SAMPLES))
+def test_the_samples_of_other_states_parse_as_those_states(sample: str) -> None:
+    function, state = MORE_SAMPLES[sample]
+    assert isinstance(TypeAdapter(TYPED[function]).validate_python(load(sample)), state)
 
 
 def test_the_upload_sample_is_an_s3_event_under_uploads() -> None:

@@ -52,3 +52,19 @@ def test_every_state_is_reachable_and_every_next_exists() -> None:
 def test_no_map_state_holds_the_fan_out() -> None:
     # 200 shots must not be held to a Map's concurrency: a function fans out.
     assert all(s["Type"] != "Map" for s in DEFINITION["States"].values())
+
+
+def test_a_tools_image_goes_to_the_tool_task_and_a_fit_to_upscale_comes_back_there() -> None:
+    states = DEFINITION["States"]
+    # Route: any tool image, made or failed, goes to the Tool task (which settles both)
+    tool_rules = [c for c in states["Route"]["Choices"] if c.get("StringEquals") == "tool"]
+    assert tool_rules == [{"Variable": "$.image.role", "StringEquals": "tool", "Next": "Tool"}]
+    assert states["Tool"]["Parameters"] == {"action": "tool", "image.$": "$.image"}
+    # then either the job's output is settled (AfterSettle may finish the job) or the
+    # upscaler is asked, and its webhook starts a new execution: this one ends
+    after = states[states["Tool"]["Next"]]
+    assert after["Default"] == "AfterSettle"
+    (upscale,) = after["Choices"]
+    assert (upscale["Variable"], upscale["Next"]) == ("$.settle.upscale", "UpscaleTool")
+    assert states["UpscaleTool"]["Parameters"] == {"tool.$": "$.settle"}
+    assert states["UpscaleTool"].get("End") is True

@@ -2,14 +2,16 @@
 
     lightbox dev                      keep the local stack running (API, webhooks, web app)
     lightbox shoot PHOTO --out DIR    shoot a photo into studio shots
+    lightbox tool NAME PHOTO --out FILE  one image by a single-image tool (remove-background,
+                                      upscale --scale 2|4, fit --preset ID), one credit
     lightbox buy --user ID            buy credits locally (a signed Stripe webhook)
     lightbox credits --user ID        show a balance and its ledger
     lightbox cutout PHOTO --out FILE  the local engine's cutout, as an RGBA PNG
     lightbox avatars ACTION           list, preview, create or generate avatars
 
-`shoot`, `buy` and `credits` talk HTTP to a running `lightbox dev` (``--api`` or
-``LIGHTBOX_PORT``); with no stack running, `shoot` starts one in this process for
-the length of the command.
+`shoot`, `tool`, `buy` and `credits` talk HTTP to a running `lightbox dev` (``--api`` or
+``LIGHTBOX_PORT``); with no stack running, `shoot` and `tool` start one in this process
+for the length of the command.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ from lightbox_local.cli.session import (
     buy,
     running_api,
     start_stack,
+    ticket_from,
+    upload_photo,
+    wait_for_job,
 )
+from lightbox_local.cli.tools import add_tool_command
 
 DEFAULT_PORT = 8787
-TERMINAL = {"done", "partly_done", "failed"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     cutout.add_argument("--out", type=Path, required=True)
     cutout.set_defaults(run=run_cutout)
 
+    add_tool_command(commands)  # `lightbox tool remove-background|upscale|fit PHOTO --out FILE`
     add_avatar_commands(commands)  # `lightbox avatars list|preview|create|generate`
     return parser
 
@@ -166,25 +172,10 @@ def shoot(api: str, args: argparse.Namespace) -> int:
     order: dict[str, Any] = {"scenes": scenes, "variants": args.variants, "presets": presets}
     if args.avatar:
         order["avatar_id"] = args.avatar
-    response = session.post("/api/uploads", order)
-    if response.status_code == 402:
-        detail = response.json()["error"]
-        raise CliError(f"{detail['message']} Buy credits with: lightbox buy --user {args.user}",
-                       exit_code=3)
-    if response.status_code != 201:
-        raise CliError(_error_text(response))
-    ticket = response.json()
+    ticket = ticket_from(session.post("/api/uploads", order), args.user)
     print(f"Job {ticket['job_id']}: {ticket['shots']} shots, {ticket['cost']} credits reserved")
-
-    data = args.photo.read_bytes()
-    content_type = _content_type(args.photo)
-    upload = httpx.post(ticket["url"], data={**ticket["fields"], "Content-Type": content_type},
-                        files={"file": (args.photo.name, data, content_type)}, timeout=120)
-    if upload.status_code not in (200, 201, 204):
-        raise CliError(f"upload refused by the bucket: {upload.status_code} {upload.text[:200]}")
-    print(f"Uploaded {args.photo.name} ({len(data) / 1024:.0f} KB) straight to the bucket")
-
-    job = _wait(session, ticket["job_id"], args.timeout)
+    upload_photo(ticket, args.photo)
+    job = wait_for_job(session, ticket["job_id"], args.timeout, _progress_line)
     return _download(session, job, args.out)
 
 
@@ -201,39 +192,13 @@ def _scene_ids(session: Session, wanted: str, *, with_person: bool = False) -> l
     return chosen
 
 
-def _content_type(photo: Path) -> str:
-    return {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-            ".webp": "image/webp", ".heic": "image/heic", ".heif": "image/heif",
-            ".tif": "image/tiff", ".tiff": "image/tiff"}.get(photo.suffix.lower(), "image/jpeg")
-
-
-def _wait(session: Session, job_id: str, timeout: float) -> dict[str, Any]:
-    started = time.monotonic()
-    last = ""
-    interactive = sys.stdout.isatty()
-    while True:
-        job = session.get(f"/api/jobs/{job_id}").json()
-        line = _progress_line(job, time.monotonic() - started)
-        if line != last:
-            print(("\r" + line.ljust(100)) if interactive else line, end="" if interactive else "\n",
-                  flush=True)
-            last = line
-        if job["status"] in TERMINAL:
-            if interactive:
-                print()
-            return job
-        if time.monotonic() - started > timeout:
-            raise CliError(f"job {job_id} did not finish within {timeout:.0f} s (still {job['status']})")
-        time.sleep(0.5)
-
-
-def _progress_line(job: dict[str, Any], elapsed: float) -> str:
+def _progress_line(job: dict[str, Any]) -> str:
     phases: dict[str, int] = {}
     for shot in job.get("shots", []):
         phases[shot["phase"]] = phases.get(shot["phase"], 0) + 1
     order = ["queued", "composing", "checking", "upscaling", "done", "failed"]
     counts = " · ".join(f"{p} {phases[p]}" for p in order if phases.get(p))
-    return f"[{elapsed:5.1f}s] {job['status']:<12} {counts}"
+    return f"{job['status']:<12} {counts}"
 
 
 def _download(session: Session, job: dict[str, Any], out: Path) -> int:
@@ -286,14 +251,6 @@ def cost_line(costs: dict[str, Any]) -> str:
             f"charged {costs['credits_charged']} credits (${costs['credits_value_usd']:.2f}); "
             f"margin ${costs['credits_value_usd'] - made:.2f} "
             f"(prices as of {costs['prices_as_of']})")
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"{error['message']} ({response.status_code})"
-    except (ValueError, KeyError, TypeError):
-        return f"{response.status_code} {response.text[:200]}"
 
 
 # --- credits ----------------------------------------------------------------------------

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+#: A job in one of these states is finished.
+TERMINAL = {"done", "partly_done", "failed"}
 
 
 class CliError(Exception):
@@ -108,3 +114,68 @@ def buy(api: str, user: str, pack: str) -> None:
     after = session.get("/api/credits").json()["balance"]
     print(f"Bought the '{pack}' pack for {user} through the signed Stripe webhook: "
           f"balance {before} -> {after} credits")
+
+
+# --- a job: its ticket, its photo, waiting for it -----------------------------------------
+
+
+def ticket_from(response: httpx.Response, user: str) -> dict[str, Any]:
+    """The upload ticket the API answered with, or the reason it did not."""
+    if response.status_code == 402:
+        detail = response.json()["error"]
+        raise CliError(f"{detail['message']} Buy credits with: lightbox buy --user {user}",
+                       exit_code=3)
+    if response.status_code != 201:
+        raise CliError(error_text(response))
+    return response.json()
+
+
+def upload_photo(ticket: dict[str, Any], photo: Path) -> None:
+    """POST the photo straight to the bucket with the ticket's presigned fields."""
+    data = photo.read_bytes()
+    content_type = _content_type(photo)
+    upload = httpx.post(ticket["url"], data={**ticket["fields"], "Content-Type": content_type},
+                        files={"file": (photo.name, data, content_type)}, timeout=120)
+    if upload.status_code not in (200, 201, 204):
+        raise CliError(f"upload refused by the bucket: {upload.status_code} {upload.text[:200]}")
+    print(f"Uploaded {photo.name} ({len(data) / 1024:.0f} KB) straight to the bucket")
+
+
+def _content_type(photo: Path) -> str:
+    return {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+            ".webp": "image/webp", ".heic": "image/heic", ".heif": "image/heif",
+            ".tif": "image/tiff", ".tiff": "image/tiff"}.get(photo.suffix.lower(), "image/jpeg")
+
+
+def wait_for_job(
+    session: Session, job_id: str, timeout: float, progress: Callable[[dict[str, Any]], str],
+) -> dict[str, Any]:
+    """Poll the job until it is finished, showing what `progress` says of it: redrawn
+    with the time taken on a terminal, a line per change otherwise (a log stays short)."""
+    started = time.monotonic()
+    last = ""
+    interactive = sys.stdout.isatty()
+    while True:
+        job = session.get(f"/api/jobs/{job_id}").json()
+        state = progress(job)
+        line = f"[{time.monotonic() - started:5.1f}s] {state}"
+        if interactive:
+            print("\r" + line.ljust(100), end="", flush=True)
+        elif state != last:
+            print(line, flush=True)
+        last = state
+        if job["status"] in TERMINAL:
+            if interactive:
+                print()
+            return job
+        if time.monotonic() - started > timeout:
+            raise CliError(f"job {job_id} did not finish within {timeout:.0f} s (still {job['status']})")
+        time.sleep(0.5)
+
+
+def error_text(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{error['message']} ({response.status_code})"
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} {response.text[:200]}"

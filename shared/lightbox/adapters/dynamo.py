@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from lightbox.errors import InvalidInput, TransientError
 from lightbox.models import (
+    TOOL_OUTPUT_ID,
     Job,
     JobStatus,
     Prediction,
@@ -253,6 +254,40 @@ class DynamoStore(Table):
             condition="attribute_not_exists(cutout_prediction_id) OR cutout_prediction_id = :p",
             condition_values={":p": prediction_id},
         ) is not None
+
+    def bind_tool_prediction(
+        self, job_id: str, prediction_id: str, *, replaces: str | None = None
+    ) -> bool:
+        """Record the prediction a tool job waits for: its first (`replaces` None), or
+        the one after `replaces` (a fit's upscale). A retry binding the same one wins;
+        a job no longer processing binds nothing."""
+        expected = ("attribute_not_exists(tool_prediction_id)" if replaces is None
+                    else "tool_prediction_id = :was")
+        values: dict[str, Any] = {":p": prediction_id, "#status": "status",
+                                  ":processing": str(JobStatus.PROCESSING)}
+        if replaces is not None:
+            values[":was"] = replaces
+        return self._update(
+            job_key(job_id),
+            set_values={"tool_prediction_id": prediction_id, "updated_at": iso(utcnow())},
+            condition=f"#status = :processing AND ({expected} OR tool_prediction_id = :p)",
+            condition_values=values,
+        ) is not None
+
+    def settle_tool_output(self, job_id: str, *, delivered: bool, **values: Any) -> Job | None:
+        """Count a tool job's one output off (made or not) with what goes with it (the
+        output, or the reason), once: None when it was settled already, either way."""
+        new = self._update(
+            job_key(job_id),
+            add_sets={"delivered" if delivered else "rejected": {TOOL_OUTPUT_ID}},
+            set_values={**{k: _plain(v) for k, v in values.items()},
+                        "updated_at": iso(utcnow())},
+            condition="attribute_exists(pk) AND NOT contains(delivered, :out) "
+                      "AND NOT contains(rejected, :out)",
+            condition_values={":out": TOOL_OUTPUT_ID},
+            returns="ALL_NEW",
+        )
+        return Job.model_validate(new) if new else None
 
     def count_off_shot(self, job_id: str, shot_id: str, *, delivered: bool) -> Job:
         """Add a settled shot to the job's delivered or rejected set.

@@ -1,9 +1,10 @@
-"""From an uploaded photo to a cutout prediction: `upload_received`'s checks.
+"""From an uploaded photo to its first prediction: `upload_received`'s checks.
 
 The browser posts the photo straight to S3 with the ticket `uploads` handed out;
 S3's event runs `receive_upload`, which trusts nothing about the object: owner, size
 and content are checked again here (S3 enforces the POST policy in AWS, moto does
-not), the photo is normalised to sRGB, and the cutout is requested. Anything wrong ends the job as
+not), the photo is normalised to sRGB, and the cutout is requested (for a single-image
+tool, the tool's model: `services.tools`). Anything wrong ends the job as
 failed with a reason a shop owner can act on, refunds its credits and creates no
 prediction.
 """
@@ -18,10 +19,11 @@ from pydantic import BaseModel
 from lightbox.adapters.s3 import parse_upload_key, work_prefix
 from lightbox.domain.images import normalise_upload
 from lightbox.errors import ImageTooLarge, InvalidImage
-from lightbox.models import Job, JobStatus, Prediction, PredictionOutcome, Role, utcnow
+from lightbox.models import Job, JobKind, JobStatus, Role, utcnow
 from lightbox.observability import logger
+from lightbox.services import tools
 from lightbox.services.context import Context
-from lightbox.services.predictions import PredictionFor, start_prediction
+from lightbox.services.predictions import PredictionFor, start_from_object, start_prediction
 from lightbox.services.uploads import end_unstarted_job
 
 #: How long a presigned GET handed to Replicate stays valid (it fetches at once).
@@ -45,9 +47,9 @@ def receive_upload(ctx: Context, key: str, size: int | None) -> IntakeResult:
     if job is None:
         logger.warning("upload for an unknown job ignored", extra={"job_id": job_id})
         return IntakeResult(job_id=job_id, outcome="ignored", reason="unknown job")
-    if job.status == JobStatus.CUTTING_OUT and job.cutout_prediction_id is None and job.image_key:
-        # A retry after a failure between accepting the photo and requesting its cutout.
-        return _start_cutout(ctx, job, job.image_key)
+    if job.image_key and _model_not_requested(job):
+        # A retry after a failure between accepting the photo and requesting its model.
+        return _start_work(ctx, job, job.image_key)
     if job.status != JobStatus.AWAITING_UPLOAD:
         # S3 delivers events at least once; the first delivery did the work.
         return IntakeResult(job_id=job_id, outcome="duplicate")
@@ -63,6 +65,9 @@ def receive_upload(ctx: Context, key: str, size: int | None) -> IntakeResult:
         )
     except (InvalidImage, ImageTooLarge) as error:
         return fail_intake(ctx, job, error.message)
+    problem = tools.photo_problem(job.tool, normalised.image.size) if job.tool else None
+    if problem:
+        return fail_intake(ctx, job, problem)
 
     photo_key = f"{work_prefix(job.user_id, job_id)}/photo.png"
     ctx.objects.put(photo_key, normalised.to_png_bytes(), "image/png")
@@ -70,18 +75,30 @@ def receive_upload(ctx: Context, key: str, size: int | None) -> IntakeResult:
     claimed = ctx.store.update_job(
         job_id,
         expect=[JobStatus.AWAITING_UPLOAD],
-        status=JobStatus.CUTTING_OUT,
+        status=JobStatus.PROCESSING if job.kind == JobKind.TOOL else JobStatus.CUTTING_OUT,
         image_key=photo_key,
         deadline=now + timedelta(seconds=ctx.settings.job_deadline_seconds),
     )
     if claimed is None:
         return IntakeResult(job_id=job_id, outcome="duplicate")
-    return _start_cutout(ctx, claimed, photo_key, own_cutout=normalised.has_alpha)
+    return _start_work(ctx, claimed, photo_key, own_cutout=normalised.has_alpha)
 
 
-def _start_cutout(ctx: Context, job: Job, photo_key: str, *, own_cutout: bool | None = None) -> IntakeResult:
+def _model_not_requested(job: Job) -> bool:
+    """The photo was accepted but its first prediction never asked for."""
+    if job.kind == JobKind.TOOL:
+        return job.status == JobStatus.PROCESSING and job.tool_prediction_id is None
+    return job.status == JobStatus.CUTTING_OUT and job.cutout_prediction_id is None
+
+
+def _start_work(
+    ctx: Context, job: Job, photo_key: str, *, own_cutout: bool | None = None
+) -> IntakeResult:
     if own_cutout is None:
         own_cutout = _has_alpha(ctx, photo_key)
+    if job.kind == JobKind.TOOL:
+        prediction_id = tools.start_tool(ctx, job, photo_key, has_alpha=own_cutout)
+        return IntakeResult(job_id=job.job_id, outcome="tool requested", reason=prediction_id)
     if own_cutout:
         # The shop uploaded a cutout already: its alpha is used as is, and no
         # background-removal prediction is paid for.
@@ -133,23 +150,10 @@ def request_cutout(ctx: Context, job: Job, photo_key: str) -> str | None:
     return prediction_id
 
 
-def start_from_own_cutout(ctx: Context, job: Job, photo_key: str) -> str:
+def start_from_own_cutout(ctx: Context, job: Job, photo_key: str) -> str | None:
     """Feed an uploaded cutout into the same state machine, as if a model had made it."""
-    prediction_id = f"own-cutout-{job.job_id}"
-    now = utcnow()
-    ctx.store.put_prediction(
-        Prediction(
-            prediction_id=prediction_id,
-            role=Role.CUTOUT,
-            job_id=job.job_id,
-            user_id=job.user_id,
-            model="upload",
-            created_at=now,
-            deadline=now,
-            state="completed",
-            outcome=PredictionOutcome(status="succeeded", output=f"s3://{photo_key}"),
-        )
+    return start_from_object(
+        ctx, f"own-cutout-{job.job_id}", photo_key,
+        PredictionFor(role=Role.CUTOUT, job_id=job.job_id, user_id=job.user_id),
+        lambda prediction_id: ctx.store.bind_cutout(job.job_id, prediction_id),
     )
-    ctx.store.bind_cutout(job.job_id, prediction_id)
-    ctx.workflow.start(prediction_id)
-    return prediction_id

@@ -6,16 +6,26 @@ import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel
 
 from lightbox.adapters.s3 import work_prefix
 from lightbox.errors import NotFound
-from lightbox.models import Job, JobCosts, JobStatus, Shot, ShotStatus
+from lightbox.models import (
+    Job,
+    JobCosts,
+    JobKind,
+    JobStatus,
+    Shot,
+    ShotStatus,
+    ToolName,
+    ToolOrder,
+)
 from lightbox.observability import logger
 from lightbox.services.avatars import JobAvatarView, job_avatar_view
 from lightbox.services.context import Context
+from lightbox.services.tools import tool_title
 
 #: What the page shows for each internal shot status.
 SHOT_PHASES = {
@@ -45,6 +55,18 @@ class ShotView(BaseModel):
     compliance: dict[str, bool] = {}
 
 
+class ToolResultView(BaseModel):
+    """A tool job's image: a presigned GET to show it, one to save it, and for "fit"
+    the preset's compliance report (every rule, passed or not)."""
+
+    url: str
+    download_url: str
+    content_type: str
+    width: int
+    height: int
+    compliance: dict[str, Any] | None = None
+
+
 class JobView(BaseModel):
     job_id: str
     status: JobStatus
@@ -65,6 +87,11 @@ class JobView(BaseModel):
     avatar: JobAvatarView | None = None
     #: What the job cost to make (Replicate and AWS) beside what it charged, once done.
     costs: JobCosts | None = None
+    kind: JobKind = JobKind.SHOOT
+    #: A single-image tool's order (and its name in words), and its image once made.
+    tool: ToolOrder | None = None
+    tool_title: str | None = None
+    result: ToolResultView | None = None
 
 
 class JobSummary(BaseModel):
@@ -73,6 +100,8 @@ class JobSummary(BaseModel):
     shots_total: int
     delivered: int
     created_at: datetime
+    kind: JobKind = JobKind.SHOOT
+    tool: ToolName | None = None
 
 
 def owned_job(ctx: Context, user_id: str, job_id: str) -> Job:
@@ -111,6 +140,23 @@ def job_view(ctx: Context, user_id: str, job_id: str) -> JobView:
         contact_sheet_url=link(job.contact_sheet_key, expiry) if job.contact_sheet_key else None,
         avatar=job_avatar_view(ctx, job),
         costs=job.costs,
+        kind=job.kind,
+        tool=job.tool,
+        tool_title=tool_title(job.tool.name) if job.tool else None,
+        result=_tool_result_view(ctx, job, expiry),
+    )
+
+
+def _tool_result_view(ctx: Context, job: Job, expiry: int) -> ToolResultView | None:
+    output = job.tool_output
+    if output is None:
+        return None
+    filename = f"{job.job_id}-{output.key.rsplit('/', 1)[-1]}"
+    return ToolResultView(
+        url=ctx.objects.presigned_get(output.key, expiry),
+        download_url=ctx.objects.presigned_get(output.key, expiry, filename=filename),
+        content_type=output.content_type, width=output.width, height=output.height,
+        compliance=output.compliance,
     )
 
 
@@ -140,7 +186,8 @@ def list_jobs(
     jobs, next_cursor = ctx.store.list_jobs(user_id, limit=limit, cursor=cursor)
     return [
         JobSummary(job_id=j.job_id, status=j.status, shots_total=j.shots_total,
-                   delivered=len(j.delivered), created_at=j.created_at)
+                   delivered=len(j.delivered), created_at=j.created_at, kind=j.kind,
+                   tool=j.tool.name if j.tool else None)
         for j in jobs
     ], next_cursor
 

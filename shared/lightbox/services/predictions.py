@@ -9,8 +9,9 @@
    conditional write. If something else was bound first (a duplicate step), cancel
    it: its record stays unbound, and its webhook then finds it stale.
 
-Used by intake (the cutout), the fan-out and regeneration (shots), the upscale, and
-avatars (portraits).
+Used by intake (the cutout, a tool's model), the fan-out and regeneration (shots), the
+upscale, and avatars (portraits). An image Lightbox has already (an uploaded cutout)
+enters the same way, as a prediction that finished at once (`start_from_object`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lightbox.catalog import ModelSpec
-from lightbox.models import Prediction, Role
+from lightbox.models import Prediction, PredictionOutcome, Role, utcnow
 from lightbox.services.context import Context
 
 #: "take_one": take a token or raise RateBudgetExhausted (the state machine retries);
@@ -63,4 +64,23 @@ def start_prediction(
     if not bind(prediction_id):
         ctx.replicate.cancel_prediction(prediction_id)
         return None
+    return prediction_id
+
+
+def start_from_object(
+    ctx: Context, prediction_id: str, key: str, purpose: PredictionFor,
+    bind: Callable[[str], bool],
+) -> str | None:
+    """Feed an object in the bucket into the state machine as if a model had made it:
+    a prediction recorded as succeeded, bound like any other, then its execution."""
+    now = utcnow()
+    ctx.store.put_prediction(Prediction(
+        prediction_id=prediction_id, role=purpose.role, job_id=purpose.job_id,
+        user_id=purpose.user_id, shot_id=purpose.shot_id, attempt=purpose.attempt,
+        model="upload", created_at=now, deadline=now, state="completed",
+        outcome=PredictionOutcome(status="succeeded", output=f"s3://{key}"),
+    ))
+    if not bind(prediction_id):
+        return None
+    ctx.workflow.start(prediction_id)
     return prediction_id

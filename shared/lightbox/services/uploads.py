@@ -8,6 +8,7 @@ browser posts the photo straight to S3; `intake` takes it from there.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -57,11 +58,8 @@ def create_upload(ctx: Context, user_id: str, request: UploadRequest) -> UploadT
     # Before anything is reserved: someone else's avatar (404), one without a
     # portrait yet (409), or scenes with a person and no avatar (422) stop here.
     avatar = _avatar_for(ctx, user_id, request)
-    now = utcnow()
-    job = Job(
-        job_id=job_id,
-        user_id=user_id,
-        status=JobStatus.AWAITING_UPLOAD,
+    job = awaiting_upload(
+        ctx, user_id, job_id,
         scenes=request.scenes,
         variants=request.variants,
         presets=request.presets,
@@ -69,36 +67,56 @@ def create_upload(ctx: Context, user_id: str, request: UploadRequest) -> UploadT
         credits_reserved=cost,
         avatar_id=avatar.avatar_id if avatar else None,
         avatar_portrait_key=avatar.portrait_key if avatar else None,
+    )
+    shots = [
+        Shot(job_id=job_id, shot_id=p.shot_id, index=p.index, scene_id=p.scene_id,
+             variant=p.variant, seed=p.seed, cost=p.cost)
+        for p in planned
+    ]
+    ticket = reserve_and_ticket(ctx, job, shots)
+    logger.info("upload ticket issued", extra={"job_id": job_id, "shots": len(planned)})
+    return ticket
+
+
+def awaiting_upload(ctx: Context, user_id: str, job_id: str, **fields: Any) -> Job:
+    """A new job waiting for its photo: its upload key, and a deadline just past the
+    upload link's (the sweeper refunds a photo that never came)."""
+    now = utcnow()
+    return Job(
+        job_id=job_id,
+        user_id=user_id,
+        status=JobStatus.AWAITING_UPLOAD,
         source_key=upload_key(user_id, job_id),
         created_at=now,
-        deadline=now + timedelta(seconds=settings.upload_url_expiry_seconds + 300),
+        deadline=now + timedelta(seconds=ctx.settings.upload_url_expiry_seconds + 300),
+        **fields,
     )
+
+
+def reserve_and_ticket(ctx: Context, job: Job, shots: list[Shot] | None = None) -> UploadTicket:
+    """Reserve the job's credits with the job itself, then hand out its photo's POST."""
+    settings = ctx.settings
     # The reservation and the job are one transaction: a refusal (402) leaves nothing
     # behind, and credits are never held for a job that does not exist. A crash before
     # the shots are written leaves a job nobody has a ticket for; the sweeper ends it at
     # its deadline and refunds it.
-    ctx.ledger.reserve(user_id, job_id, cost, along=[ctx.store.new_job(job)])
-    ctx.store.put_shots(
-        [
-            Shot(job_id=job_id, shot_id=p.shot_id, index=p.index, scene_id=p.scene_id,
-                 variant=p.variant, seed=p.seed, cost=p.cost)
-            for p in planned
-        ]
-    )
+    ctx.ledger.reserve(job.user_id, job.job_id, job.credits_reserved,
+                       along=[ctx.store.new_job(job)])
+    if shots:
+        ctx.store.put_shots(shots)
     post = ctx.objects.presigned_post(
         job.source_key,
         max_bytes=settings.max_upload_bytes,
         expires=settings.upload_url_expiry_seconds,
     )
-    logger.info("upload ticket issued", extra={"job_id": job_id, "shots": len(planned)})
     return UploadTicket(
-        job_id=job_id,
+        job_id=job.job_id,
         url=post["url"],
         fields=post["fields"],
         max_bytes=settings.max_upload_bytes,
         expires_in=settings.upload_url_expiry_seconds,
-        shots=len(planned),
-        cost=cost,
+        shots=job.shots_total,
+        cost=job.credits_reserved,
     )
 
 

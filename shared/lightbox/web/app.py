@@ -16,7 +16,7 @@ from lightbox.catalog import Scene
 from lightbox.catalog.packs import Pack, load_packs
 from lightbox.config import get_settings
 from lightbox.services import checkout as checkout_service
-from lightbox.services import jobs, uploads
+from lightbox.services import jobs, tools, uploads
 from lightbox.services.checkout import CheckoutAnswer, CheckoutRequest
 from lightbox.services.context import Context, get_context
 from lightbox.web.auth import User, current_user
@@ -30,12 +30,29 @@ ERROR_RESPONSES = {
     422: {"description": "Invalid input", "model": ErrorResponse},
 }
 
+#: What an order of a job (a shoot's or a tool's) may be answered with.
+TICKET_RESPONSES = {
+    **ERROR_RESPONSES,
+    402: {"description": "Not enough credits (details: needed, available)",
+          "model": ErrorResponse},
+}
+
 UPLOAD_EXAMPLES = {
     "three scenes": {"summary": "One shot in each of three scenes", "value": {
         "scenes": ["white-studio", "lifestyle-kitchen", "flat-lay"], "variants": 1,
         "presets": ["original"]}},
     "variants": {"summary": "Four variants on white, at two sizes", "value": {
         "scenes": ["white-studio"], "variants": 4, "presets": ["original", "amazon-main"]}},
+}
+
+
+TOOL_EXAMPLES = {
+    "remove background": {"summary": "The product on transparency, at the photo's size",
+                          "value": {"tool": "remove-background"}},
+    "upscale": {"summary": "The photo four times larger",
+                "value": {"tool": "upscale", "options": {"scale": 4}}},
+    "fit": {"summary": "Fitted to Amazon's main image, with its compliance report",
+            "value": {"tool": "fit", "options": {"preset": "amazon-main"}}},
 }
 
 
@@ -88,14 +105,33 @@ def create_app(context: Context | None = None) -> FastAPI:
         response_model=uploads.UploadTicket,
         status_code=201,
         tags=["jobs"],
-        responses={**ERROR_RESPONSES,
-                   402: {"description": "Not enough credits (details: needed, available)",
-                         "model": ErrorResponse}},
+        responses=TICKET_RESPONSES,
     )
     def create_upload(body: Annotated[uploads.UploadRequest, Body(openapi_examples=UPLOAD_EXAMPLES)],
                       user: UserDep, c: CtxDep) -> uploads.UploadTicket:
         """Reserve the job's credits and get a presigned POST for its photo."""
         return uploads.create_upload(c, user.user_id, body)
+
+    @app.get("/api/tools", response_model=tools.ToolCatalogue, tags=["tools"],
+             responses=ERROR_RESPONSES)
+    def list_tools(user: UserDep, c: CtxDep) -> tools.ToolCatalogue:
+        """The single-image tools, their prices and options, and the presets "fit" takes."""
+        return tools.tool_catalogue(c)
+
+    @app.post(
+        "/api/tools",
+        response_model=uploads.UploadTicket,
+        status_code=201,
+        tags=["tools"],
+        responses=TICKET_RESPONSES,
+    )
+    def create_tool_upload(
+        body: Annotated[tools.ToolRequest, Body(openapi_examples=TOOL_EXAMPLES)],
+        user: UserDep, c: CtxDep,
+    ) -> uploads.UploadTicket:
+        """Reserve a tool's credit and get a presigned POST for its photo. The image is
+        made after the upload (GET /api/jobs/{job_id} shows its link when it is done)."""
+        return tools.create_tool_upload(c, user.user_id, body)
 
     @app.get("/api/jobs", response_model=JobList, tags=["jobs"], responses=ERROR_RESPONSES)
     def list_jobs(

@@ -29,6 +29,7 @@ from lightbox.errors import NotFound, TransientError
 from lightbox.observability import logger
 from lightbox.services.context import Context, get_context
 from lightbox.services.payments import build_signed_checkout_event
+from lightbox.services.tools import DEFAULT_FIT_PRESET, tool_catalogue
 from lightbox.web.auth import User, current_user
 
 HERE = Path(__file__).resolve().parent
@@ -107,6 +108,12 @@ def page_router(settings: Settings, render: PageRenderer) -> APIRouter:
     @router.get("/")
     def home(request: Request) -> HTMLResponse:
         return render(request, "home.html", max_upload_mb=settings.max_upload_bytes // 2**20)
+
+    @router.get("/tools")
+    def tools_page(request: Request) -> HTMLResponse:
+        return render(request, "tools.html", catalogue=tool_catalogue(_context(request)),
+                      default_preset=DEFAULT_FIT_PRESET,
+                      max_upload_mb=settings.max_upload_bytes // 2**20)
 
     @router.get("/sign-in")
     def sign_in_page(request: Request) -> HTMLResponse:

@@ -23,8 +23,9 @@ from lightbox.services.context import Context
 from lightbox.services.steps.compose import job_and_shot
 from lightbox.services.steps.settle import count_off
 
-_FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
-            "WEBP": ("webp", "image/webp")}
+#: A delivery format's file extension and content type.
+DELIVERY_FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"),
+                    "WEBP": ("webp", "image/webp")}
 
 
 def deliver_shot(ctx: Context, job_id: str, shot_id: str) -> SettleResult:
@@ -63,7 +64,7 @@ def publish(ctx: Context, job: Job, shot: Shot, data: bytes) -> tuple[dict[str, 
         preset = presets[preset_id]
         fitted = fit_to_preset(image, preset)
         encoded = encode_for_preset(fitted, preset, provenance=provenance)
-        ext, content_type = _FORMATS.get(_format_of(encoded), ("jpg", "image/jpeg"))
+        ext, content_type = DELIVERY_FORMATS.get(_format_of(encoded), ("jpg", "image/jpeg"))
         key = f"{shots_prefix(job.user_id, job.job_id)}/{shot.shot_id}/{preset_id}.{ext}"
         ctx.objects.put(key, encoded, content_type)
         outputs[preset_id] = key

@@ -47,6 +47,10 @@ def _is_stale(ctx: Context, prediction: Prediction) -> bool:
         return job is None or job.status != JobStatus.CUTTING_OUT
     if prediction.role == Role.PORTRAIT:
         return avatars.is_stale(ctx, prediction)
+    if prediction.role == Role.TOOL:
+        job = ctx.store.get_job(prediction.job_id)
+        return (job is None or job.status.terminal or job.settled >= job.shots_total
+                or job.tool_prediction_id != prediction.prediction_id)
     if prediction.role in (Role.SHOT, Role.UPSCALE) and prediction.shot_id:
         shot = ctx.store.get_shot(prediction.job_id, prediction.shot_id)
         if shot is None or shot.status.terminal:

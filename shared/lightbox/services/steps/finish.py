@@ -1,7 +1,8 @@
 """Task "Finish": close a job whose shots are all settled, exactly once.
 
 The job's outputs are written here: the manifest (every shot's provenance, checks and
-compliance) and the contact sheet (Pillow), next to the shots.
+compliance) and the contact sheet (Pillow), next to the shots. A tool job's manifest
+records its one image; it has no contact sheet.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ from lightbox.domain.contact_sheet import SheetEntry, render_contact_sheet
 from lightbox.domain.costs import PredictionUse, job_costs
 from lightbox.errors import NotFound
 from lightbox.events import FinishResult
-from lightbox.models import Job, JobCosts, JobStatus, Shot, ShotStatus, utcnow
+from lightbox.models import (
+    TOOL_OUTPUT_ID,
+    Job,
+    JobCosts,
+    JobKind,
+    JobStatus,
+    Shot,
+    ShotStatus,
+    utcnow,
+)
 from lightbox.observability import logger
+from lightbox.services import tools
 from lightbox.services.context import Context
 from lightbox.services.steps.compose import compose_spec
 
@@ -45,35 +56,60 @@ def finish_job(ctx: Context, job_id: str, finisher: str) -> FinishResult:
     claimed = ctx.store.claim_finish(job_id, finisher)
     if claimed is None:
         return FinishResult(job_id=job_id, finished=False)
-    shots = ctx.store.get_shots(job_id)
+    if claimed.kind == JobKind.TOOL:
+        status, costs, manifest_key, sheet_key = _close_tool(ctx, claimed)
+    else:
+        status, costs, manifest_key, sheet_key = _close_shoot(ctx, claimed)
+    spent = costs.credits_charged
+    ctx.ledger.settle(job.user_id, job_id, spent=spent,
+                      refunded=claimed.credits_reserved - spent)
+    reason = claimed.reason
+    if status == JobStatus.FAILED and not reason:
+        reason = ("No shot passed its checks; every credit was refunded."
+                  if claimed.kind == JobKind.SHOOT
+                  else "The image could not be made; the credit was refunded.")
+    final = ctx.store.update_job(
+        job_id,
+        expect=[JobStatus.CUTTING_OUT, JobStatus.COMPOSING, JobStatus.PROCESSING],
+        status=status, manifest_key=manifest_key, contact_sheet_key=sheet_key, reason=reason,
+        costs=costs,
+    )
+    logger.info("job finished", extra={"job_id": job_id, "status": str(status),
+                                       "delivered": len(claimed.delivered),
+                                       "settled": claimed.settled})
+    return FinishResult(job_id=job_id, finished=final is not None, status=status)
+
+
+def _close_shoot(ctx: Context, job: Job) -> tuple[JobStatus, JobCosts, str, str | None]:
+    """A shoot's status, its costs (the credits its delivered shots charge among them),
+    its manifest and contact sheet."""
+    shots = ctx.store.get_shots(job.job_id)
     delivered = [s for s in shots if s.status == ShotStatus.DELIVERED]
-    spent = sum(s.cost for s in delivered)
     status = (
         JobStatus.DONE if len(delivered) == len(shots) and shots
         else JobStatus.PARTLY_DONE if delivered
         else JobStatus.FAILED
     )
-    costs = costs_of(ctx, claimed, shots, spent)
-    manifest_key, sheet_key = write_job_outputs(ctx, claimed, shots, status, costs)
-    ctx.ledger.settle(job.user_id, job_id, spent=spent,
-                      refunded=claimed.credits_reserved - spent)
-    reason = claimed.reason
-    if status == JobStatus.FAILED and not reason:
-        reason = "No shot passed its checks; every credit was refunded."
-    final = ctx.store.update_job(
-        job_id,
-        expect=[JobStatus.CUTTING_OUT, JobStatus.COMPOSING],
-        status=status, manifest_key=manifest_key, contact_sheet_key=sheet_key, reason=reason,
-        costs=costs,
-    )
-    logger.info("job finished", extra={"job_id": job_id, "status": str(status),
-                                       "delivered": len(delivered), "shots": len(shots)})
-    return FinishResult(job_id=job_id, finished=final is not None, status=status)
+    costs = _costs(_shoot_predictions(ctx, job, shots), sum(s.cost for s in delivered))
+    manifest_key, sheet_key = write_job_outputs(ctx, job, shots, status, costs)
+    return status, costs, manifest_key, sheet_key
 
 
-def costs_of(ctx: Context, job: Job, shots: list[Shot], spent: int) -> JobCosts:
-    """What the job cost: every prediction it made at its model's price, beside the
-    credits it charged."""
+def _close_tool(ctx: Context, job: Job) -> tuple[JobStatus, JobCosts, str, str | None]:
+    """A tool job is done, and its credit spent, when its one image was made."""
+    made = TOOL_OUTPUT_ID in job.delivered and job.tool_output is not None
+    status = JobStatus.DONE if made else JobStatus.FAILED
+    uses = [PredictionUse(model) for model in job.tool_output.models] if job.tool_output else []
+    costs = _costs(uses, job.credits_reserved if made else 0)
+    manifest_key = f"{shots_prefix(job.user_id, job.job_id)}/manifest.json"
+    manifest = tools.tool_manifest(job, status, finished_at=utcnow().isoformat())
+    manifest["costs"] = costs.model_dump(mode="json")
+    ctx.objects.put(manifest_key, json.dumps(manifest, indent=2).encode(), "application/json")
+    return status, costs, manifest_key, None
+
+
+def _shoot_predictions(ctx: Context, job: Job, shots: list[Shot]) -> list[PredictionUse]:
+    """Every prediction a shoot made: its cutout, each shot's compose attempts, upscales."""
     uses = []
     if job.cutout_prediction_id:
         cutout = ctx.store.get_prediction(job.cutout_prediction_id)
@@ -86,7 +122,12 @@ def costs_of(ctx: Context, job: Job, shots: list[Shot], spent: int) -> JobCosts:
             uses += [PredictionUse(model)] * shot.attempt
         if shot.upscale_prediction_id:
             uses.append(PredictionUse(ctx.models.upscale.model, shot.upscale_seconds))
-    return job_costs(uses, credits_charged=spent, usd_per_credit=usd_per_credit(),
+    return uses
+
+
+def _costs(uses: list[PredictionUse], charged: int) -> JobCosts:
+    """What the predictions cost at their models' prices, beside the credits charged."""
+    return job_costs(uses, credits_charged=charged, usd_per_credit=usd_per_credit(),
                      models=load_model_prices(), aws=load_aws_prices())
 
 

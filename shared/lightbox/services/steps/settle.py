@@ -1,15 +1,16 @@
 """Settling shots that will not be delivered, and counting every shot off its job.
 
 A shot ends delivered (`steps.deliver`) or rejected (here); either way it is counted
-off the job once, and the last one to be counted off says the job is complete. No
-image code: the sweeper uses these too.
+off the job once, and the last one to be counted off says the job is complete. A tool
+job's one output is settled the same way (`steps.tool` when it is made, `fail_tool`
+when it cannot be). No image code: the sweeper uses these too.
 """
 
 from __future__ import annotations
 
 from lightbox.errors import NotFound
 from lightbox.events import ImageState, SettleResult
-from lightbox.models import Job, Role, Shot, ShotStatus
+from lightbox.models import Job, JobKind, Role, Shot, ShotStatus
 from lightbox.observability import logger
 from lightbox.services import avatars
 from lightbox.services.context import Context
@@ -42,6 +43,8 @@ def fail_job(ctx: Context, job_id: str, reason: str) -> SettleResult:
     job = ctx.store.get_job(job_id)
     if job is None:
         raise NotFound(f"Job {job_id} does not exist.")
+    if job.kind == JobKind.TOOL:
+        return fail_tool(ctx, job_id, reason)
     ctx.store.update_job(job_id, reason=reason)
     complete = job.settled >= job.shots_total
     for shot in ctx.store.get_shots(job_id):
@@ -61,10 +64,25 @@ def fail_image(
     if state.role == Role.PORTRAIT:
         avatars.portrait_failed(ctx, state.prediction_id, error)
         return SettleResult(job_id=state.job_id, job_complete=False)
+    if state.role == Role.TOOL:
+        return fail_tool(ctx, state.job_id, "Lightbox could not make this image.")
     if state.shot_id:
         return reject_shot(ctx, state.job_id, state.shot_id,
                            "Lightbox could not finish this shot.")
     return SettleResult(job_id=state.job_id, job_complete=False)
+
+
+def fail_tool(ctx: Context, job_id: str, reason: str) -> SettleResult:
+    """A tool job's image cannot be made: its one output is counted off as rejected,
+    with the reason (unless it was settled already), and the job is complete."""
+    job = ctx.store.settle_tool_output(job_id, delivered=False, reason=sentence(reason))
+    if job is None:
+        job = ctx.store.get_job(job_id)
+        if job is None:
+            raise NotFound(f"Job {job_id} does not exist.")
+    else:
+        logger.info("tool failed", extra={"job_id": job_id, "reason": reason})
+    return SettleResult(job_id=job_id, job_complete=job.settled >= job.shots_total)
 
 
 def sentence(text: str) -> str:

@@ -1,4 +1,4 @@
-"""The SettleShot function: the states Deliver, Reject, FailJob, RecordPortrait and GiveUp.
+"""The SettleShot function: the states Deliver, Reject, FailJob, RecordPortrait, Tool and GiveUp.
 
 Each state says what it wants by its event's `action` (a discriminated union in
 `lightbox.events`); this module hands each to its step.
@@ -16,14 +16,17 @@ from lightbox.events import (
     RejectEvent,
     SettleEvent,
     SettleResult,
+    ToolEvent,
+    ToolResult,
 )
 from lightbox.services import avatars
 from lightbox.services.context import Context
 from lightbox.services.steps.deliver import deliver_shot
 from lightbox.services.steps.settle import fail_image, fail_job, reject_shot, sentence
+from lightbox.services.steps.tool import run_tool
 
 
-def settle(ctx: Context, event: SettleEvent) -> SettleResult:
+def settle(ctx: Context, event: SettleEvent) -> SettleResult | ToolResult:
     match event:
         case DeliverEvent():
             return deliver_shot(ctx, event.job_id, event.shot_id)
@@ -37,6 +40,8 @@ def settle(ctx: Context, event: SettleEvent) -> SettleResult:
             recorded = avatars.record_portrait(ctx, event.prediction_id, key=event.key,
                                                error=event.error)
             return SettleResult(job_id=recorded.avatar_id, job_complete=False)
+        case ToolEvent():
+            return run_tool(ctx, event.image)
         case GiveUpEvent():
             prediction = ctx.store.get_prediction(event.prediction_id)
             if prediction is None:

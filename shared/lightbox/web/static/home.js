@@ -1,56 +1,21 @@
 // The new-shoot page: choose a photo and scenes (and, for "with a model" scenes, an
 // avatar: avatars.js), see the cost, then ask the API for a presigned POST and send the
-// photo straight to the bucket (with a progress bar).
+// photo straight to the bucket (with a progress bar: upload.js).
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const HEIC = { heic: "image/heic", heif: "image/heif" };
   let photo = null;
   let scenes = [];
   let balance = null;
 
-  // --- the photo ----------------------------------------------------------------------
-
-  // Some browsers give HEIC files no type; the bucket's policy wants image/*.
-  function contentType(file) {
-    if (file.type) return file.type;
-    return HEIC[file.name.split(".").pop().toLowerCase()] || "";
-  }
+  // --- the photo (upload.js) ----------------------------------------------------------
 
   function choose(file) {
-    const problem = photoProblem(file);
+    const problem = LightboxUpload.photoProblem(file);
     Lightbox.show($("form-error"), problem || "");
     photo = problem ? null : file;
-    $("chosen").textContent = photo
-      ? `${photo.name} (${(photo.size / 2 ** 20).toFixed(1)} MB)` : "";
-  }
-
-  function photoProblem(file) {
-    if (!file) return "Choose a photo of your product.";
-    if (!contentType(file).startsWith("image/")) return `${file.name} is not an image.`;
-    const limit = Lightbox.config.maxUploadBytes;
-    if (file.size > limit) {
-      return `${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB; ` +
-        `the limit is ${Math.floor(limit / 2 ** 20)} MB.`;
-    }
-    return null;
-  }
-
-  function watchDrops() {
-    const drop = $("drop");
-    $("photo").addEventListener("change", (event) => choose(event.target.files[0]));
-    ["dragenter", "dragover"].forEach((name) => drop.addEventListener(name, (event) => {
-      event.preventDefault();
-      drop.classList.add("over");
-    }));
-    ["dragleave", "drop"].forEach((name) => drop.addEventListener(name, () => {
-      drop.classList.remove("over");
-    }));
-    drop.addEventListener("drop", (event) => {
-      event.preventDefault();
-      choose(event.dataTransfer.files[0]);
-    });
+    return photo !== null;
   }
 
   // --- scenes and cost ----------------------------------------------------------------
@@ -125,40 +90,13 @@
 
   // --- the upload ---------------------------------------------------------------------
 
-  function postToBucket(ticket, file) {
-    const form = new FormData();
-    Object.entries(ticket.fields).forEach(([name, value]) => form.append(name, value));
-    form.append("Content-Type", contentType(file));
-    form.append("file", file);  // S3 ignores every field after the file
-    const bar = $("upload-progress");
-    $("upload-status").hidden = false;
-    return new Promise((resolve, reject) => {
-      const request = new XMLHttpRequest();
-      request.open("POST", ticket.url);
-      request.upload.onprogress = (event) => {
-        if (!event.lengthComputable) return;
-        const percent = Math.round((100 * event.loaded) / event.total);
-        bar.value = percent;
-        $("upload-percent").textContent = `${percent}%`;
-      };
-      request.onload = () => (request.status < 300 ? resolve() : reject(new Error(
-        bucketMessage(request.responseText) || `The upload failed (${request.status}).`)));
-      request.onerror = () => reject(new Error("The upload failed: check your connection."));
-      request.send(form);
-    });
-  }
-
-  function bucketMessage(xml) {
-    const found = /<Message>([^<]*)<\/Message>/.exec(xml || "");
-    return found ? `The upload was refused: ${found[1]}` : "";
-  }
-
   async function start(event) {
     event.preventDefault();
     const error = $("form-error");
     const chosen = chosenScenes();
     const avatarId = personScenes(chosen).length ? LightboxAvatars.chosen() : null;
-    const problem = photoProblem(photo) || (chosen.length ? null : "Choose at least one scene.") ||
+    const problem = LightboxUpload.photoProblem(photo) ||
+      (chosen.length ? null : "Choose at least one scene.") ||
       (personScenes(chosen).length && !avatarId
         ? "Choose an avatar for the scenes with a model (or create your own)." : null);
     if (problem) {
@@ -173,7 +111,7 @@
         method: "POST",
         body: { scenes: chosen, variants: variants(), ...(avatarId ? { avatar_id: avatarId } : {}) },
       });
-      await postToBucket(ticket, photo);
+      await LightboxUpload.postToBucket(ticket, photo);
       location.assign(`/jobs/${encodeURIComponent(ticket.job_id)}`);
     } catch (failure) {
       Lightbox.show(error, failure.message);
@@ -191,8 +129,10 @@
       const item = document.createElement("li");
       const link = document.createElement("a");
       link.href = `/jobs/${encodeURIComponent(job.job_id)}`;
-      link.textContent = `${new Date(job.created_at).toLocaleString()}: ` +
-        `${job.status.replace(/_/g, " ")}, ${job.delivered} of ${job.shots_total} shots`;
+      const status = job.status.replace(/_/g, " ");
+      link.textContent = `${new Date(job.created_at).toLocaleString()}: ` + (job.kind === "tool"
+        ? `${job.tool.replace(/-/g, " ")} (tool), ${status}`
+        : `${status}, ${job.delivered} of ${job.shots_total} shots`);
       item.append(link);
       return item;
     }));
@@ -221,7 +161,7 @@
 
   document.addEventListener("DOMContentLoaded", async () => {
     if (!Lightbox.token()) return;  // app.js is on its way to the sign-in page
-    watchDrops();
+    LightboxUpload.watchDrops(choose);
     $("variants").addEventListener("input", showCost);
     $("shoot-form").addEventListener("submit", start);
     $("start").disabled = false;  // ready: it starts disabled so a submit cannot reload

@@ -1,5 +1,6 @@
 // The job page: each shot's status as the pipeline runs (polling GET /api/jobs/{id}),
-// the finished shots as a gallery with a full-size view, and downloads.
+// the finished shots as a gallery with a full-size view, and downloads. A tool job shows
+// its one image, its download and (fit) its compliance report instead.
 "use strict";
 
 (() => {
@@ -15,6 +16,10 @@
     done: "Done.",
     partly_done: "Done, but some shots failed.",
     failed: "This shoot failed.",
+  };
+  const TOOL_STATUS = {
+    processing: "Making your image…",
+    failed: "The image could not be made; your credit was refunded.",
   };
   const jobId = $("job").dataset.jobId;
   const path = `/api/jobs/${encodeURIComponent(jobId)}`;
@@ -89,8 +94,52 @@
     figure.hidden = false;
   }
 
+  function showCompliance(report) {
+    const unmet = report.rules.filter((rule) => !rule.passed && rule.severity === "error");
+    const rules = `${unmet.length} rule${unmet.length === 1 ? "" : "s"}`;
+    $("compliance-title").textContent = report.passed
+      ? `Compliance with ${report.preset}: every rule met.`
+      : `Compliance with ${report.preset}: ${rules} not met.`;
+    $("compliance-rules").replaceChildren(...report.rules.map((rule) => {
+      const item = document.createElement("li");
+      const verdict = rule.passed ? "met" : rule.severity === "warning" ? "note" : "not met";
+      item.className = `rule rule-${verdict.replace(" ", "-")}`;
+      const name = document.createElement("span");
+      name.className = "verdict";
+      name.textContent = `${verdict}: ${rule.rule}`;
+      item.append(name, ` ${rule.detail}`);
+      return item;
+    }));
+    $("compliance").hidden = false;
+  }
+
+  function showTool(job) {
+    $("job-title").textContent = job.tool_title;
+    document.title = `${job.tool_title} · Lightbox`;
+    $("job-status").textContent = TOOL_STATUS[job.status] || STATUS[job.status] || job.status;
+    $("job").dataset.status = job.status;
+    Lightbox.show($("job-reason"), job.status === "failed" ? job.reason || "" : "");
+    $("job-actions").hidden = true;
+    $("job-back").href = "/tools";
+    $("job-back").textContent = "← Tools";
+    const result = job.result;
+    if (!result) return;
+    $("tool-download").href = result.download_url;
+    $("tool-download").setAttribute("aria-label", `Download the ${job.tool_title} image`);
+    if (!$("tool-result").hidden) return;  // shown already: a new link would reload it
+    $("tool-image").src = result.url;
+    $("tool-image").alt = `${job.tool_title}: the image Lightbox made`;
+    $("tool-size").textContent = `${result.width} × ${result.height} px`;
+    $("tool-result").hidden = false;
+    if (result.compliance) showCompliance(result.compliance);
+  }
+
   function showJob(job) {
     latest = job;
+    if (job.kind === "tool") {
+      showTool(job);
+      return;
+    }
     const done = job.shots.filter((s) => s.phase === "done").length;
     const progress = job.shots_total ? ` ${done} of ${job.shots_total} shots done.` : "";
     $("job-status").textContent = `${STATUS[job.status] || job.status}${progress}`;
