@@ -83,6 +83,19 @@ _FRAME_COMPANY = 5
 _FRAME_OUTLIER_RATIO = 4.0
 _FRAME_ALIKE = 1.5
 _TEXTURE_SIGMA = 5.0
+# Depth of field (Zhuo and Sim's defocus estimate at edges): the edge is blurred again
+# by `_REBLUR` px and the ratio of gradients gives its own blur. A superpixel with at
+# least `_FOCUS_MIN_EDGES` edge pixels has a focus (the median blur there). It counts
+# as out of the subject's focal plane from `_DEFOCUS_MARGIN` px more blur than the
+# salient part's, fully at `_DEFOCUS_RAMP` px beyond that, and then keeps
+# 1 - `_DEFOCUS_WEIGHT` of its prior. The cue only speaks when the photo has a
+# shallow depth of field: at least `_DEFOCUS_FRAME_SHARE` of the frame is out of focus.
+_REBLUR = 1.0
+_FOCUS_MIN_EDGES = 8
+_DEFOCUS_MARGIN = 0.5
+_DEFOCUS_RAMP = 1.0
+_DEFOCUS_WEIGHT = 0.8
+_DEFOCUS_FRAME_SHARE = 0.2
 # GrabCut seeds, on the combined prior normalised to 0..1. The probable-product
 # threshold is raised step by step while the cutout still spans the frame.
 _PRIOR_PROBABLE = 0.45
@@ -273,6 +286,7 @@ def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.
     """
     lab = _lab(small)
     texture = _local_texture(small, lab)
+    edge_blur = _edge_blur(small)
     priors, frames, frame_coloured = [], [], []
     for segments in _SUPERPIXEL_SCALES:
         regions = _Regions.of(small, lab, texture, segments)
@@ -282,6 +296,7 @@ def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.
         frame_samples = _trusted_frame_regions(regions)
         dissimilarity = _frame_dissimilarity(regions, frame_samples)
         prior = _normalise(saliency * np.sqrt(dissimilarity))
+        prior = _normalise(prior * _in_focus(regions, edge_blur, prior, frame_samples))
         priors.append(prior[regions.labels])
         frames.append(frame_samples[regions.labels])
         frame_coloured.append(_has_colour_of(lab, regions.colour[frame_samples]))
@@ -292,6 +307,61 @@ def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.
     if not np.isfinite(pixel_prior).all() or np.ptp(pixel_prior) < 1e-6:
         return None, nothing, nothing
     return pixel_prior, np.mean(frames, axis=0) >= 0.5, np.mean(frame_coloured, axis=0) >= 0.5
+
+
+def _edge_blur(small: np.ndarray) -> np.ndarray:
+    """Per pixel, the blur (Gaussian sigma, px) of the edge through it; NaN off edges.
+
+    An edge blurred by sigma, blurred again by `_REBLUR`, loses gradient in the ratio
+    R = sqrt(sigma^2 + r^2) / sigma; solved for sigma, that is the edge's own blur.
+    """
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    level = grey.astype(np.float32)
+
+    def gradient(x: np.ndarray) -> np.ndarray:
+        return np.hypot(cv2.Sobel(x, cv2.CV_32F, 1, 0), cv2.Sobel(x, cv2.CV_32F, 0, 1))
+
+    ratio = gradient(level) / np.maximum(gradient(cv2.GaussianBlur(level, (0, 0), _REBLUR)), 1e-6)
+    blur = _REBLUR / np.sqrt(np.maximum(ratio**2 - 1.0, 1e-3))
+    edges = cv2.Canny(grey, 40, 100) > 0
+    return np.where(edges, np.minimum(blur, 4 * _REBLUR + _DEFOCUS_MARGIN + _DEFOCUS_RAMP), np.nan)
+
+
+def _in_focus(
+    regions: _Regions, edge_blur: np.ndarray, prior: np.ndarray, frame_samples: np.ndarray
+) -> np.ndarray:
+    """Per superpixel, 1 where it may be the subject, less where it is out of its focus.
+
+    A photographer focuses on the subject; with a shallow depth of field the scene
+    behind it (a tree on the horizon, a park behind a bench) is blurred. A region
+    whose edges are all clearly blurrier than the salient part's lies in another
+    plane, however much it stands out in colour. Regions without edges (a plain
+    backdrop, a glossy product) say nothing and keep their prior; so does every
+    region of a photo that is sharp from front to back.
+    """
+    on_edge = np.isfinite(edge_blur).ravel()
+    labels = regions.labels.ravel()[on_edge]
+    count = np.bincount(labels, minlength=regions.count)
+    focus = np.full(regions.count, np.nan)
+    order = np.argsort(labels, kind="stable")
+    blur_by_region = np.split(edge_blur.ravel()[on_edge][order], np.cumsum(count)[:-1])
+    for k in np.flatnonzero(count >= _FOCUS_MIN_EDGES):
+        focus[k] = np.median(blur_by_region[k])
+    known = np.isfinite(focus)
+    salient = known & (prior >= 0.5)
+    if not salient.any() or not (known & frame_samples).any():
+        return np.ones(regions.count)
+    # The subject's focus: the median over its salient part, weighted by salience and
+    # by how much edge each region has to go by.
+    weights = (prior * count)[salient]
+    ranked = np.argsort(focus[salient])
+    middle = np.searchsorted(np.cumsum(weights[ranked]), weights.sum() / 2)
+    subject_focus = focus[salient][ranked][min(middle, len(ranked) - 1)]
+    excess = np.nan_to_num(focus - subject_focus - _DEFOCUS_MARGIN, nan=0.0)
+    defocus = np.clip(excess / _DEFOCUS_RAMP, 0.0, 1.0)
+    if (defocus[known & frame_samples] > 0.5).mean() < _DEFOCUS_FRAME_SHARE:
+        return np.ones(regions.count)
+    return 1.0 - _DEFOCUS_WEIGHT * defocus
 
 
 def _has_colour_of(lab: np.ndarray, colours: np.ndarray) -> np.ndarray:
