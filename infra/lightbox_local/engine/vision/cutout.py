@@ -106,6 +106,13 @@ _LADDER_NEGLIGIBLE = 0.1
 _LADDER_AS_SALIENT = 0.9
 _SPAN_CONTACT = 0.03
 _PRIOR_SURE = 0.87
+# See-through background: candidate regions must be at least 2 * this + 1 px wide at
+# the analysis size (a stripe is not a window); the background and product they are
+# compared with lie within this share of the long side (or the region's own size) of
+# them, sampled to at most this many pixels each.
+_SEE_THROUGH_NARROWEST = 2
+_SEE_THROUGH_CONTEXT = 0.05
+_SEE_THROUGH_SAMPLES = 400
 _PRIOR_SURE_BACKGROUND = 0.1
 _FRAME_SEED_WIDTH = 0.02
 _GRABCUT_ITERATIONS = 5
@@ -252,12 +259,105 @@ def _find_product(small: np.ndarray) -> np.ndarray | None:
         mask = stricter
     if not mask.any():
         return None
+    openings = _see_through(small, mask, pixel_prior, frame_coloured)
+    if openings.any():
+        # GrabCut learnt the background seen through the product as product colour;
+        # told where it shows, it also finds it where it was less sure (a frame's
+        # triangle behind the wheels).
+        seeds = _seeds(mask, sure_prior, trusted_frame)
+        seeds[openings] = cv2.GC_BGD
+        mask = _keep_main_objects(_grabcut_from_seeds(small, seeds), pixel_prior)
     shadow = _cast_shadow(small, mask)
     if shadow.any():
         if _SHADOW_REFINE:
             mask = _without_shadow(small, mask, shadow, sure_prior)
         mask = _keep_main_objects(mask & ~shadow, pixel_prior)
     return _fill_small_holes(mask, small)
+
+
+def _see_through(
+    small: np.ndarray, mask: np.ndarray, prior: np.ndarray, frame_coloured: np.ndarray
+) -> np.ndarray:
+    """Background seen through the product, which GrabCut kept: the boards inside a
+    bicycle's wheels, the wall through a basket's handle.
+
+    Boundary connectivity takes anything enclosed by the product for product, and
+    GrabCut, seeded so, learns its colours as product colours. Such a region has the
+    frame's colour; it is enclosed; it is a real share of the object once thin
+    product across it (spokes, strings) is looked past; it is clearly less salient
+    than the rest of the product (as in the ladder); and, in colour and texture, most
+    of it is nearer to the background just outside the product than to the product
+    around it. A dark stripe on a tiger has the frame's colour too, but it is thin,
+    and it looks like the fur beside it sooner than like the forest behind.
+    """
+    openings = np.zeros(mask.shape, bool)
+    object_area = np.count_nonzero(mask)
+    candidates = cv2.morphologyEx(
+        (mask & frame_coloured).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)
+    )
+    wide = 2 * _SEE_THROUGH_NARROWEST + 1
+    candidates = cv2.morphologyEx(
+        candidates, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (wide, wide))
+    )
+    candidates &= mask.astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=4)
+    outside = cv2.dilate((~mask).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    features = None
+    for k in range(1, count):
+        area = stats[k, cv2.CC_STAT_AREA]
+        if area < _MAX_FILLED_HOLE * object_area:
+            continue
+        region = labels == k
+        if (region & outside).any():
+            continue
+        # The product to compare with is what no candidate claims: the boards inside
+        # one wheel are not product beside the boards inside the other.
+        rest = mask & (candidates == 0)
+        if not rest.any() or prior[region].mean() >= _LADDER_AS_SALIENT * prior[rest].mean():
+            continue
+        if features is None:
+            features = _pixel_features(small)
+        context = max(_SEE_THROUGH_CONTEXT * max(mask.shape), np.sqrt(area))
+        size = 2 * round(context) + 1
+        around = cv2.dilate(
+            region.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        ) > 0
+        if _nearer_to(features[region], features[around & ~mask], features[around & rest]):
+            openings |= region
+    return openings
+
+
+def _pixel_features(small: np.ndarray) -> np.ndarray:
+    """Per pixel: CIE Lab, local colour spread and LBP histogram, each block standardised
+    over the photo and given equal weight (as the frame features are per superpixel)."""
+    lab = _lab(small)
+    texture = _local_texture(small, lab)
+    blocks = [lab, texture[..., :3], texture[..., 3:]]
+    scaled = []
+    for block in blocks:
+        flat = block.reshape(-1, block.shape[-1])
+        scaled.append((flat - flat.mean(0)) / (flat.std(0) + 1e-6) / np.sqrt(flat.shape[1]))
+    return np.concatenate(scaled, 1).reshape(small.shape[:2] + (-1,))
+
+
+def _nearer_to(samples: np.ndarray, background: np.ndarray, product: np.ndarray) -> bool:
+    """Whether most samples have their nearest neighbours among the background's rather
+    than among the product's (k-th nearest, as for the frame dissimilarity)."""
+    if not len(background) or not len(product):
+        return False
+
+    def spread(values: np.ndarray) -> np.ndarray:
+        step = max(1, len(values) // _SEE_THROUGH_SAMPLES)
+        return values[::step].astype(np.float32)
+
+    samples, background, product = spread(samples), spread(background), spread(product)
+
+    def kth_distance(reference: np.ndarray) -> np.ndarray:
+        distance = np.linalg.norm(samples[:, None] - reference[None], axis=2)
+        distance.sort(1)
+        return distance[:, min(_FRAME_NEIGHBOUR, distance.shape[1] - 1)]
+
+    return float((kth_distance(background) < kth_distance(product)).mean()) > 0.5
 
 
 def _cuts_into_product(mask: np.ndarray, stricter: np.ndarray, prior: np.ndarray) -> bool:
@@ -534,16 +634,28 @@ def _grabcut(
     small: np.ndarray, prior: np.ndarray, trusted_frame: np.ndarray, probable: float
 ) -> np.ndarray:
     """Binary product mask from GrabCut seeded by the prior (per pixel, 0..1)."""
+    return _grabcut_from_seeds(small, _seeds(prior > probable, prior, trusted_frame))
+
+
+def _seeds(probable: np.ndarray, prior: np.ndarray, trusted_frame: np.ndarray) -> np.ndarray:
+    """GrabCut labels: probable product where asked, sure product deep inside the most
+    salient part, sure background where nothing stands out and on the trusted frame."""
     seeds = np.full(prior.shape, cv2.GC_PR_BGD, np.uint8)
-    seeds[prior > probable] = cv2.GC_PR_FGD
+    seeds[probable] = cv2.GC_PR_FGD
     sure = cv2.erode((prior > _PRIOR_SURE).astype(np.uint8), np.ones((5, 5), np.uint8))
     seeds[sure > 0] = cv2.GC_FGD
     seeds[prior < _PRIOR_SURE_BACKGROUND] = cv2.GC_BGD
     seeds[_frame_band(prior.shape, _FRAME_SEED_WIDTH) & trusted_frame] = cv2.GC_BGD
+    return seeds
+
+
+def _grabcut_from_seeds(small: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Binary product mask from GrabCut started from the given labels."""
+    seeds = seeds.copy()
     if not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
-        return np.zeros(prior.shape, bool)
+        return np.zeros(seeds.shape, bool)
     if not np.isin(seeds, (cv2.GC_BGD, cv2.GC_PR_BGD)).any():
-        return np.ones(prior.shape, bool)
+        return np.ones(seeds.shape, bool)
     background_model = np.zeros((1, 65), np.float64)
     foreground_model = np.zeros((1, 65), np.float64)
     bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
