@@ -111,13 +111,19 @@ def _park(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 
 
 def subject_on_bench(
-    subject: Image.Image | None = None, *, whole_bench: bool = False, seed: int = 11
+    subject: Image.Image | None = None,
+    *,
+    coat: str = "tabby",
+    whole_bench: bool = False,
+    painted: tuple[int, int, int] | None = None,
+    seed: int = 11,
 ) -> Scene:
-    """A cat (or the given RGBA subject) sitting on a park bench.
+    """A cat with the given coat (or the given RGBA subject) sitting on a park bench.
 
     The bench runs out of the frame on both sides, or with `whole_bench` stands
     inside it, its ends and legs in view (then nothing but its colour and its place
-    under the subject says it is not the product).
+    under the subject says it is not the product). A `painted` bench has that colour
+    instead of the wood's (a black park bench is the colour of the cat's eyes).
 
     Regions: "support" is the bench (seat, apron and legs) where the subject does not
     cover it; "details" the eyes, nose and catchlights of the drawn cat (absent for a
@@ -127,6 +133,9 @@ def subject_on_bench(
     rng = np.random.default_rng(seed)
     canvas = _Canvas(width, height)
     left, right = (70, 830) if whole_bench else (0, width)
+    seat_colour, apron_colour, leg_colour = (
+        ((158, 108, 66), (118, 80, 50), (92, 62, 40)) if painted is None else (painted,) * 3
+    )
     pixels = _park((height, width), rng)
     # The ground under and behind the bench: a sandy path, in focus where the bench stands.
     ground = canvas.coverage(
@@ -149,7 +158,7 @@ def subject_on_bench(
             for x in (left + 95, right - 130)
         ]
     )
-    _lay(pixels, legs, _wood((height, width), (92, 62, 40), rng))
+    _lay(pixels, legs, _wood((height, width), leg_colour, rng))
     bench = np.maximum(bench, legs)
     gaps = np.array([40, 32, 26], np.float32)
     seat = canvas.coverage(
@@ -162,15 +171,15 @@ def subject_on_bench(
                 (left * s, top * s, right * s, (top + 22) * s), fill=255
             )
         )
-        _lay(pixels, plank, _wood((height, width), (158, 108, 66), rng))
+        _lay(pixels, plank, _wood((height, width), seat_colour, rng))
     apron = canvas.coverage(
         lambda d, s: d.rectangle((left * s, 403 * s, right * s, 428 * s), fill=255)
     )
-    _lay(pixels, apron, _wood((height, width), (118, 80, 50), rng))
+    _lay(pixels, apron, _wood((height, width), apron_colour, rng))
     bench = np.maximum.reduce([bench, seat, apron])
 
     if subject is None:
-        cover, regions = _draw_cat(pixels, canvas, rng)
+        cover, regions = _draw_cat(pixels, canvas, rng, coat)
     else:
         cover, regions = _place_subject(pixels, subject, base_y=362, height_share=0.52)
     truth = cover >= 0.5
@@ -179,34 +188,36 @@ def subject_on_bench(
 
 
 def _draw_cat(
-    pixels: np.ndarray, canvas: _Canvas, rng: np.random.Generator
+    pixels: np.ndarray, canvas: _Canvas, rng: np.random.Generator, coat: str
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """A ginger cat sitting upright, facing the camera, its base on the seat at y = 362."""
+    """A cat sitting upright, facing the camera, its base on the seat at y = 362.
+
+    A "tabby" is ginger with darker stripes, a cream chest and muzzle, black eyes and
+    white catchlights. A "siamese" is cream with dark seal points (face mask, ears,
+    paws, tail), pale blue eyes inside the mask, and the catchlights.
+    """
     height, width = pixels.shape[:2]
+
+    def ears(d: ImageDraw.ImageDraw, s: int) -> None:
+        d.polygon([(392 * s, 112 * s), (398 * s, 38 * s), (442 * s, 78 * s)], fill=255)
+        d.polygon([(508 * s, 112 * s), (502 * s, 38 * s), (458 * s, 78 * s)], fill=255)
+
+    def paws(d: ImageDraw.ImageDraw, s: int) -> None:
+        d.ellipse((372 * s, 330 * s, 432 * s, 366 * s), fill=255)
+        d.ellipse((468 * s, 330 * s, 528 * s, 366 * s), fill=255)
+
+    def tail(d: ImageDraw.ImageDraw, s: int) -> None:
+        d.line([(520 * s, 345 * s), (600 * s, 352 * s), (650 * s, 335 * s)], fill=255, width=22 * s)
 
     def shapes(d: ImageDraw.ImageDraw, s: int) -> None:
         d.ellipse((360 * s, 170 * s, 540 * s, 368 * s), fill=255)  # body
         d.ellipse((385 * s, 62 * s, 515 * s, 182 * s), fill=255)  # head
-        d.polygon([(392 * s, 112 * s), (398 * s, 38 * s), (442 * s, 78 * s)], fill=255)  # ears
-        d.polygon([(508 * s, 112 * s), (502 * s, 38 * s), (458 * s, 78 * s)], fill=255)
-        d.ellipse((372 * s, 330 * s, 432 * s, 366 * s), fill=255)  # front paws
-        d.ellipse((468 * s, 330 * s, 528 * s, 366 * s), fill=255)
-        d.line([(520 * s, 345 * s), (600 * s, 352 * s), (650 * s, 335 * s)], fill=255, width=22 * s)
+        ears(d, s)
+        paws(d, s)
+        tail(d, s)
 
     cover = canvas.coverage(shapes)
-    ys, xs = np.indices((height, width), dtype=np.float32)
-    stripes = 0.5 + 0.5 * np.sin(
-        2 * np.pi * (xs * 0.25 + ys) / 26.0 + 4 * _smooth_noise((height, width), 30, rng)
-    )
     fur = 0.85 + 0.3 * _smooth_noise((height, width), 2, rng)
-    ginger = np.array([214, 132, 62], np.float32)[None, None] * (0.72 + 0.28 * stripes)[..., None]
-    _lay(pixels, cover, ginger * fur[..., None])
-    chest = canvas.coverage(lambda d, s: d.ellipse((410 * s, 190 * s, 490 * s, 300 * s), fill=255))
-    muzzle = canvas.coverage(lambda d, s: d.ellipse((420 * s, 128 * s, 480 * s, 172 * s), fill=255))
-    cream = np.array([238, 226, 206], np.float32)[None, None] * fur[..., None]
-    _lay(pixels, np.maximum(chest, muzzle) * cover, cream)
-    # The details: black eyes (the colour of the gaps between the planks), a dark nose,
-    # and white catchlights (the colour of the sky through the trees).
     eyes = canvas.coverage(
         lambda d, s: [
             d.ellipse(((x - 13) * s, 104 * s, (x + 13) * s, 124 * s), fill=255) for x in (427, 473)
@@ -217,14 +228,51 @@ def _draw_cat(
             [(441 * s, 138 * s), (459 * s, 138 * s), (450 * s, 150 * s)], fill=255
         )
     )
-    _lay(pixels, np.maximum(eyes, nose), (34, 28, 24))
     glints = canvas.coverage(
         lambda d, s: [
             d.ellipse(((x - 4) * s, 107 * s, (x + 3) * s, 114 * s), fill=255) for x in (423, 469)
         ]
     )
+    dark = (34, 28, 24)  # the colour of the gaps between the planks
+    if coat == "siamese":
+        cream = np.array([236, 226, 208], np.float32)[None, None] * fur[..., None]
+        _lay(pixels, cover, cream)
+        points = np.array([58, 44, 36], np.float32)[None, None] * fur[..., None]
+        mask = canvas.coverage(lambda d, s: d.ellipse((398 * s, 92 * s, 502 * s, 172 * s), fill=255))
+        extremities = np.maximum.reduce(
+            [canvas.coverage(ears), canvas.coverage(paws), canvas.coverage(tail)]
+        )
+        _lay(pixels, cv2.GaussianBlur(mask, (0, 0), 4) * cover, points)
+        _lay(pixels, extremities * cover, points)
+        _lay(pixels, eyes, (150, 186, 226))
+        pupils = canvas.coverage(
+            lambda d, s: [
+                d.ellipse(((x - 4) * s, 106 * s, (x + 4) * s, 122 * s), fill=255) for x in (427, 473)
+            ]
+        )
+        _lay(pixels, np.maximum(pupils, nose), dark)
+        details = np.maximum.reduce([mask, eyes, nose]) >= 0.5
+    else:
+        ys, xs = np.indices((height, width), dtype=np.float32)
+        stripes = 0.5 + 0.5 * np.sin(
+            2 * np.pi * (xs * 0.25 + ys) / 26.0 + 4 * _smooth_noise((height, width), 30, rng)
+        )
+        ginger = np.array([214, 132, 62], np.float32)[None, None] * (0.72 + 0.28 * stripes)[
+            ..., None
+        ]
+        _lay(pixels, cover, ginger * fur[..., None])
+        chest = canvas.coverage(
+            lambda d, s: d.ellipse((410 * s, 190 * s, 490 * s, 300 * s), fill=255)
+        )
+        muzzle = canvas.coverage(
+            lambda d, s: d.ellipse((420 * s, 128 * s, 480 * s, 172 * s), fill=255)
+        )
+        cream = np.array([238, 226, 206], np.float32)[None, None] * fur[..., None]
+        _lay(pixels, np.maximum(chest, muzzle) * cover, cream)
+        _lay(pixels, np.maximum(eyes, nose), dark)
+        details = np.maximum.reduce([eyes, nose, glints]) >= 0.5
+    # Catchlights: the white of the sky between the leaves.
     _lay(pixels, glints, (250, 250, 248))
-    details = np.maximum.reduce([eyes, nose, glints]) >= 0.5
     return cover, {"details": details}
 
 

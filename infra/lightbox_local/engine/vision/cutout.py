@@ -106,6 +106,20 @@ _LADDER_NEGLIGIBLE = 0.1
 _LADDER_AS_SALIENT = 0.9
 _SPAN_CONTACT = 0.03
 _PRIOR_SURE = 0.87
+# Support surface: the cutout juts out on both sides by at least `_SUPPORT_OVERHANG`
+# of the subject's width, along an edge within `_SUPPORT_EDGE` of its height of one
+# row, with at least `_SUPPORT_PART` of its area above and below.
+_SUPPORT_OVERHANG = 0.1
+_SUPPORT_EDGE = 0.03
+_SUPPORT_PART = 0.15
+# A flat edge stays within `_SUPPORT_EDGE` rows over at least this many times as many
+# columns (no steeper than 1 in 4).
+_SUPPORT_FLAT = 4
+# Subject and support are told apart by mixtures of this many components fitted to
+# at most this many pixels each, their evidence pooled over this sigma (px).
+_MIXTURE_COMPONENTS = 5
+_MIXTURE_SAMPLES = 2000
+_SUPPORT_SMOOTHING = 1.5
 # See-through background: candidate regions must be at least 2 * this + 1 px wide at
 # the analysis size (a stripe is not a window); the background and product they are
 # compared with lie within this share of the long side (or the region's own size) of
@@ -134,15 +148,17 @@ _SHADOW_AROUND = 0.1
 # Clean-up, as fractions of the analysed image or of the main object.
 _MIN_PART_OF_IMAGE = 0.002
 _MIN_PART_OF_MAIN = 0.5
-_MAX_FILLED_HOLE = 0.02
 # Holes below this share of the object are filled whatever they show; larger ones
 # only when their colour is not within `_BACKDROP_DELTA_E` of at least
-# `_BACKDROP_SHARE` % of the background in a ring (`_BACKDROP_RING` of the long side)
-# around the object.
+# `_BACKDROP_SHARE` % of the background nearest to them (up to `_BACKDROP_RING` of
+# the long side further than the nearest background pixel).
 _SPECK = 0.001
 _BACKDROP_RING = 0.03
-_BACKDROP_SHARE = 5
+_BACKDROP_SHARE = 25
 _BACKDROP_DELTA_E = 10.0
+# See-through background is looked for in enclosed regions of at least this share of
+# the object.
+_SEE_THROUGH_SHARE = 0.02
 # Letterbox bars: at most this share of the side each, and the photo must start
 # with a line that differs from the bar along this share of its length.
 _MAX_BAR_SHARE = 0.35
@@ -267,12 +283,166 @@ def _find_product(small: np.ndarray) -> np.ndarray | None:
         seeds = _seeds(mask, sure_prior, trusted_frame)
         seeds[openings] = cv2.GC_BGD
         mask = _keep_main_objects(_grabcut_from_seeds(small, seeds), pixel_prior)
+    shelf = _support_top(mask)
+    if shelf is not None:
+        mask = _without_support(small, mask, shelf, pixel_prior)
     shadow = _cast_shadow(small, mask)
     if shadow.any():
         if _SHADOW_REFINE:
             mask = _without_shadow(small, mask, shadow, sure_prior)
         mask = _keep_main_objects(mask & ~shadow, pixel_prior)
-    return _fill_small_holes(mask, small)
+    return _fill_holes(mask, small)
+
+
+def _support_top(mask: np.ndarray) -> int | None:
+    """The row where a support surface under the subject begins, or None.
+
+    A subject on a bench, a table or a plinth makes a T of the cutout: the subject,
+    then, under its base, the flat top edge of a surface that juts out on both
+    sides. Flat is the point: the body under a cat's head, the shoulders under a
+    face or the bonnet below a windscreen widen the cutout too, but their outline
+    curves or slopes away, where a surface's edge runs on along one row. So for each
+    row, the columns beside the base (the rows just above) count as jutting out
+    while the cutout's top edge there lies within a few rows of this one; the row
+    chosen is where the lesser side juts out furthest, as a share of the subject's
+    width (a cat's paws jut out from under its round belly, not beyond its body).
+    The subject above and the surface below must each be a real part of the cutout.
+    """
+    rows = np.flatnonzero(mask.any(1))
+    if len(rows) < 4:
+        return None
+    top, bottom = rows[0], rows[-1] + 1
+    step = _support_step(mask)
+    area_above = np.cumsum(np.count_nonzero(mask[top:bottom], 1))
+    best, shelf = 0.0, None
+    for row in range(top + step, bottom - step):
+        share = area_above[row - 1 - top] / area_above[-1]
+        if not _SUPPORT_PART <= share <= 1 - _SUPPORT_PART:
+            continue
+        base = np.flatnonzero(mask[row - step : row].any(0))
+        if not len(base):
+            continue
+        edge_here = mask[row : row + step].any(0) & ~mask[row - step : row].any(0)
+        jut = min(
+            _run_length(edge_here[: base[0]][::-1], step),
+            _run_length(edge_here[base[-1] + 1 :], step),
+        )
+        if jut < _SUPPORT_FLAT * step:
+            continue  # within `step` rows over fewer columns: a curve, not an edge
+        above = np.flatnonzero(mask[top:row].any(0))
+        overhang = jut / (above[-1] - above[0] + 1)
+        if overhang > best:
+            best, shelf = overhang, row
+    return shelf if best >= _SUPPORT_OVERHANG else None
+
+
+def _run_length(flags: np.ndarray, gap: int) -> int:
+    """How far the flags run on from the start, over gaps of at most `gap` misses."""
+    misses = 0
+    for index, flag in enumerate(flags):
+        misses = 0 if flag else misses + 1
+        if misses > gap:
+            return index - misses + 1
+    return len(flags) - misses
+
+
+def _without_support(
+    small: np.ndarray, mask: np.ndarray, shelf: int, prior: np.ndarray
+) -> np.ndarray:
+    """The mask less the support surface that starts at the row `shelf`.
+
+    From the shelf down, each pixel of the cutout goes to the subject or to the
+    support by which it looks more like, in colour and texture: a mixture model of
+    the subject above the shelf against one of what lies below it beside the
+    subject's base (the surface in plain view, and the ground under it). The subject's paws, tail
+    or tyres on the surface look like the subject and stay; the planks go, though
+    wood and skin share a colour (grain is not skin). A lower part made of the same
+    stuff as the subject (a saucer under its cup) looks like the subject, and stays.
+    """
+    height, width = mask.shape
+    above = np.arange(height)[:, None] < shelf
+    subject = mask & above
+    base_columns = np.flatnonzero(subject[max(0, shelf - _support_step(mask)) : shelf].any(0))
+    if not len(base_columns):
+        return mask
+    # What lies beside the base below the shelf, in the cutout or already out of it,
+    # within a base's width: the surface, and whatever else is there to be told
+    # from the subject.
+    first, last = base_columns[0], base_columns[-1]
+    reach = last - first + 1
+    beside = np.zeros(width, bool)
+    beside[max(0, first - reach) : first] = True
+    beside[last + 1 : last + 1 + reach] = True
+    bottom = np.flatnonzero(mask.any(1))[-1]
+    surface = ~above & (np.arange(height)[:, None] <= bottom) & beside[None, :]
+    if np.count_nonzero(surface) < _MIXTURE_SAMPLES // 10:
+        return mask
+    # Colour and its local spread (grain, fur): the LBP histogram, sixteen numbers
+    # that blur across the subject's edge, would outvote the colour.
+    features = _pixel_features(small)[..., :6]
+    subject_model = _Mixture.fit(features[subject])
+    surface_model = _Mixture.fit(features[surface])
+    below = mask & ~above
+    evidence = np.zeros(mask.shape, np.float32)
+    evidence[below] = subject_model.log_likelihood(
+        features[below]
+    ) - surface_model.log_likelihood(features[below])
+    # Neighbours vote, as GrabCut's smoothness would: a knot in a plank is not a paw.
+    weight = cv2.GaussianBlur(below.astype(np.float32), (0, 0), _SUPPORT_SMOOTHING)
+    evidence = cv2.GaussianBlur(evidence, (0, 0), _SUPPORT_SMOOTHING) / np.maximum(weight, 1e-6)
+    return _keep_main_objects(subject | (below & (evidence > 0)), prior)
+
+
+def _support_step(mask: np.ndarray) -> int:
+    """Rows within which a surface's top edge juts out: a share of the cutout's height."""
+    rows = np.flatnonzero(mask.any(1))
+    return max(2, round(_SUPPORT_EDGE * (rows[-1] - rows[0] + 1))) if len(rows) else 2
+
+
+@dataclass(frozen=True)
+class _Mixture:
+    """A Gaussian mixture with diagonal covariances, fitted by k-means (as GrabCut's)."""
+
+    log_weights: np.ndarray  # (k,)
+    means: np.ndarray  # (k, d)
+    variances: np.ndarray  # (k, d)
+
+    @classmethod
+    def fit(cls, samples: np.ndarray) -> _Mixture:
+        samples = samples[:: max(1, len(samples) // _MIXTURE_SAMPLES)].astype(np.float32)
+        k = min(_MIXTURE_COMPONENTS, len(samples))
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 20, 1e-3)
+        cv2.setRNGSeed(0)
+        _, labels, _ = cv2.kmeans(samples, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
+        labels = labels.ravel()
+        # A floor under each variance: a flat backdrop must not give one component a
+        # likelihood of infinity.
+        floor = 1e-2 * float(samples.var(0).mean()) + 1e-6
+        means, variances, counts = [], [], []
+        for j in range(k):
+            members = samples[labels == j]
+            if len(members) < 2:
+                continue
+            means.append(members.mean(0))
+            variances.append(members.var(0) + floor)
+            counts.append(len(members))
+        weights = np.asarray(counts, np.float64) / sum(counts)
+        return cls(np.log(weights), np.stack(means), np.stack(variances))
+
+    def log_likelihood(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32)
+        per_component = np.stack(
+            [
+                log_weight
+                - 0.5 * (((x - mean) ** 2) / variance + np.log(2 * np.pi * variance)).sum(1)
+                for log_weight, mean, variance in zip(
+                    self.log_weights, self.means, self.variances, strict=True
+                )
+            ],
+            1,
+        )
+        top = per_component.max(1)
+        return top + np.log(np.exp(per_component - top[:, None]).sum(1))
 
 
 def _see_through(
@@ -305,7 +475,7 @@ def _see_through(
     features = None
     for k in range(1, count):
         area = stats[k, cv2.CC_STAT_AREA]
-        if area < _MAX_FILLED_HOLE * object_area:
+        if area < _SEE_THROUGH_SHARE * object_area:
             continue
         region = labels == k
         if (region & outside).any():
@@ -721,49 +891,43 @@ def _keep_main_objects(mask: np.ndarray, prior: np.ndarray) -> np.ndarray:
     return np.isin(labels, np.flatnonzero(keep) + 1)
 
 
-def _fill_small_holes(mask: np.ndarray, small: np.ndarray) -> np.ndarray:
-    """Fill enclosed holes that are specks, or small and unlike the background.
+def _fill_holes(mask: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """Fill enclosed holes unless they show the background.
 
-    A hole that shows the backdrop (through a mug's handle, between a strap and a
-    bag) is real background and stays open, whatever its size; a small one that
-    does not (a glint, a label GrabCut doubted) is product. Large holes stay open.
+    Background seen through the product (a mug's handle, between a strap and a bag)
+    continues the background just outside the product there, so its colour is a
+    common one in that nearest background. A hole that is not (an eye, a nose, a
+    logo or a glint that GrabCut gave to a dark or bright backdrop elsewhere in the
+    photo) is product, whatever its size; so is a speck.
     """
     background = (~mask).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(background, 4)
     height, width = mask.shape
+    x, y, w, h = (stats[:, i] for i in range(4))
+    touches_border = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
+    touches_border[0] = False  # the label of the mask itself
+    exterior = np.isin(labels, np.flatnonzero(touches_border))
     object_area = np.count_nonzero(mask)
     filled = mask.copy()
-    backdrop = None
-    for k in range(1, count):
-        x, y, w, h, area = stats[k]
-        touches_border = x == 0 or y == 0 or x + w == width or y + h == height
-        if touches_border or area > _MAX_FILLED_HOLE * object_area:
-            continue
+    lab = None
+    for k in np.flatnonzero(~touches_border)[1:] if count else ():
         hole = labels == k
-        if area > _SPECK * object_area:
-            if backdrop is None:
-                backdrop = _backdrop_colours(small, mask)
-            colour = np.median(_lab(small)[hole], axis=0)
-            if _looks_like(colour, backdrop):
+        if stats[k, cv2.CC_STAT_AREA] > _SPECK * object_area and exterior.any():
+            if lab is None:
+                lab = _lab(small)
+            if _shows_background(hole, exterior, lab):
                 continue
         filled[hole] = True
     return filled
 
 
-def _backdrop_colours(small: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """CIE Lab colours of the background right around the object (a sample)."""
-    size = 2 * max(2, round(_BACKDROP_RING * max(mask.shape))) + 1
-    ring = cv2.dilate(mask.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
-    colours = _lab(small)[ring & ~mask]
-    if len(colours) > 4000:
-        colours = colours[:: len(colours) // 4000]
-    return colours
-
-
-def _looks_like(colour: np.ndarray, samples: np.ndarray) -> bool:
-    if not len(samples):
-        return False
-    distance = np.linalg.norm(samples - colour, axis=1)
+def _shows_background(hole: np.ndarray, exterior: np.ndarray, lab: np.ndarray) -> bool:
+    """Whether the hole's colour is a common one in the background nearest to it."""
+    to_hole = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 3)
+    nearest = float(to_hole[exterior].min())
+    ring = exterior & (to_hole <= nearest + _BACKDROP_RING * max(hole.shape))
+    colour = np.median(lab[hole], axis=0)
+    distance = np.linalg.norm(lab[ring] - colour, axis=1)
     return float(np.percentile(distance, _BACKDROP_SHARE)) < _BACKDROP_DELTA_E
 
 
