@@ -92,9 +92,11 @@ def _wood(
     return np.asarray(base, np.float32) * shade[..., None]
 
 
-def _park(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """A defocused park: foliage in several greens, trunks, and sky between the leaves."""
-    width = shape[1]
+def _park(shape: tuple[int, int], rng: np.random.Generator, *, bush: bool = False) -> np.ndarray:
+    """A defocused park: foliage in several greens, trunks, and sky between the leaves;
+    with `bush`, a flowering bush in orange and yellow, well inside the frame (as
+    salient in colour as any subject, and as out of focus as the park)."""
+    height, width = shape
     foliage = _smooth_noise(shape, 60, rng)
     tone = _smooth_noise(shape, 25, rng)
     dark, light = np.array([38, 62, 34], np.float32), np.array([112, 150, 70], np.float32)
@@ -104,6 +106,16 @@ def _park(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     for x in rng.uniform(0.05, 0.95, 4) * width:
         x0, x1 = int(x), int(x + rng.uniform(0.015, 0.03) * width)
         pixels[:, x0:x1] = (70, 55, 45)
+    if bush:
+        ys, xs = np.indices(shape, dtype=np.float32)
+        inside = ((xs - 0.76 * width) / (0.13 * width)) ** 2 + (
+            (ys - 0.3 * height) / (0.16 * height)
+        ) ** 2 < 1
+        blossom = _smooth_noise(shape, 8, rng)[..., None]
+        flowers = np.array([226, 84, 36], np.float32) * (1 - blossom) + np.array(
+            [244, 196, 58], np.float32
+        ) * blossom
+        pixels[inside] = flowers[inside]
     return cv2.GaussianBlur(pixels, (0, 0), 5.0)
 
 
@@ -116,6 +128,7 @@ def subject_on_bench(
     coat: str = "tabby",
     whole_bench: bool = False,
     painted: tuple[int, int, int] | None = None,
+    bush: bool = False,
     seed: int = 11,
 ) -> Scene:
     """A cat with the given coat (or the given RGBA subject) sitting on a park bench.
@@ -123,7 +136,8 @@ def subject_on_bench(
     The bench runs out of the frame on both sides, or with `whole_bench` stands
     inside it, its ends and legs in view (then nothing but its colour and its place
     under the subject says it is not the product). A `painted` bench has that colour
-    instead of the wood's (a black park bench is the colour of the cat's eyes).
+    instead of the wood's (a black park bench is the colour of the cat's eyes). With
+    `bush`, a flowering bush stands out in the defocused park behind.
 
     Regions: "support" is the bench (seat, apron and legs) where the subject does not
     cover it; "details" the eyes, nose and catchlights of the drawn cat (absent for a
@@ -136,7 +150,7 @@ def subject_on_bench(
     seat_colour, apron_colour, leg_colour = (
         ((158, 108, 66), (118, 80, 50), (92, 62, 40)) if painted is None else (painted,) * 3
     )
-    pixels = _park((height, width), rng)
+    pixels = _park((height, width), rng, bush=bush)
     # The ground under and behind the bench: a sandy path, in focus where the bench stands.
     ground = canvas.coverage(
         lambda d, s: d.rectangle((0, 430 * s, width * s, height * s), fill=255)
@@ -304,7 +318,8 @@ def bicycle_on_boardwalk(*, seed: int = 5) -> Scene:
     """A bicycle side on, on a boardwalk by the sea; its wheels and frame show the boards.
 
     Regions: "see_through" is the background inside the wheels and the frame's
-    triangles, away from spokes and tubes; "support" the boardwalk outside the bicycle.
+    triangles, away from spokes and tubes; "support" the boardwalk outside the bicycle;
+    "solid" the tyres, the frame's tubes, the saddle and the handlebar.
     """
     width, height = 960, 640
     rng = np.random.default_rng(seed)
@@ -453,5 +468,51 @@ def bicycle_on_boardwalk(*, seed: int = 5) -> Scene:
     regions = {
         "see_through": see_through,
         "support": (boardwalk >= 0.5) & ~near_part & ~see_through,
+        # What a cutout at a few hundred pixels can hold on to: not the spokes.
+        "solid": np.maximum.reduce([tyres, frame, parts]) >= 0.5,
     }
     return Scene(_finish(pixels, rng), truth, regions)
+
+
+# --- a mug with a logo ------------------------------------------------------------------
+
+
+def mug_with_logo(*, seed: int = 3) -> Scene:
+    """A white mug with a black logo, on a pale table in front of a black wall.
+
+    The logo is as black as the wall, and the glint on the rim as white as the mug's
+    highlight on the table is bright: both colours are the background's, elsewhere.
+    Regions: "details" is the logo; "see_through" the table seen through the handle.
+    """
+    width, height = 800, 600
+    rng = np.random.default_rng(seed)
+    canvas = _Canvas(width, height)
+    pixels = np.empty((height, width, 3), np.float32)
+    pixels[:] = (24, 22, 24)  # the wall
+    table = canvas.coverage(lambda d, s: d.rectangle((0, 260 * s, width * s, height * s), fill=255))
+    grain = 0.94 + 0.06 * _smooth_noise((height, width), 6, rng)
+    _lay(pixels, table, np.array([214, 208, 198], np.float32) * grain[..., None])
+    shadow = canvas.coverage(lambda d, s: d.ellipse((250 * s, 470 * s, 600 * s, 520 * s), fill=255))
+    _lay(pixels, cv2.GaussianBlur(shadow, (0, 0), 10) * 0.45, (60, 56, 52))
+
+    def body(d: ImageDraw.ImageDraw, s: int) -> None:
+        d.rounded_rectangle((280 * s, 150 * s, 500 * s, 490 * s), radius=18 * s, fill=255)
+
+    def handle(d: ImageDraw.ImageDraw, s: int) -> None:
+        d.ellipse((440 * s, 230 * s, 590 * s, 400 * s), outline=255, width=26 * s)
+
+    cover = np.maximum(canvas.coverage(body), canvas.coverage(handle))
+    xs = np.arange(width, dtype=np.float32)[None, :]
+    shade = 0.8 + 0.2 * np.cos((xs - 370) / 140.0)  # a round body, lit from the left
+    _lay(pixels, cover, np.array([240, 240, 236], np.float32)[None, None] * shade[..., None])
+    # A black badge with a white bar across it: big enough to hold superpixels of its
+    # own that look like nothing but the wall.
+    logo = canvas.coverage(lambda d, s: d.ellipse((320 * s, 300 * s, 450 * s, 430 * s), fill=255))
+    _lay(pixels, logo, (22, 20, 22))
+    bar = canvas.coverage(lambda d, s: d.rectangle((345 * s, 355 * s, 425 * s, 375 * s), fill=255))
+    _lay(pixels, bar, (246, 246, 244))
+    truth = cover >= 0.5
+    inside_handle = canvas.coverage(lambda d, s: d.ellipse((470 * s, 262 * s, 560 * s, 368 * s), fill=255))
+    see_through = (inside_handle >= 0.5) & ~truth
+    see_through &= cv2.erode(see_through.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    return Scene(_finish(pixels, rng), truth, {"details": logo >= 0.5, "see_through": see_through})

@@ -93,9 +93,13 @@ _TEXTURE_SIGMA = 5.0
 _REBLUR = 1.0
 _FOCUS_MIN_EDGES = 8
 _DEFOCUS_MARGIN = 0.5
-_DEFOCUS_RAMP = 1.0
+_DEFOCUS_RAMP = 0.5
 _DEFOCUS_WEIGHT = 0.8
 _DEFOCUS_FRAME_SHARE = 0.2
+# Regions without edges take the defocus of neighbours within about `_SIGMA_COLOUR` in
+# colour (summed weight above this), over at most this many steps.
+_FOCUS_SPREAD_WEIGHT = 0.5
+_FOCUS_SPREAD_STEPS = 10
 # GrabCut seeds, on the combined prior normalised to 0..1. The probable-product
 # threshold is raised step by step while the cutout still spans the frame.
 _PRIOR_PROBABLE = 0.45
@@ -108,7 +112,7 @@ _SPAN_CONTACT = 0.03
 _PRIOR_SURE = 0.87
 # Support surface: the cutout juts out on both sides by at least `_SUPPORT_OVERHANG`
 # of the subject's width, along an edge within `_SUPPORT_EDGE` of its height of one
-# row, with at least `_SUPPORT_PART` of its area above and below.
+# row, with at least `_SUPPORT_PART` of its area above (the subject).
 _SUPPORT_OVERHANG = 0.1
 _SUPPORT_EDGE = 0.03
 _SUPPORT_PART = 0.15
@@ -306,7 +310,8 @@ def _support_top(mask: np.ndarray) -> int | None:
     while the cutout's top edge there lies within a few rows of this one; the row
     chosen is where the lesser side juts out furthest, as a share of the subject's
     width (a cat's paws jut out from under its round belly, not beyond its body).
-    The subject above and the surface below must each be a real part of the cutout.
+    The subject above must be a real part of the cutout; the surface below may be
+    no more than the dark line between two planks.
     """
     rows = np.flatnonzero(mask.any(1))
     if len(rows) < 4:
@@ -317,7 +322,7 @@ def _support_top(mask: np.ndarray) -> int | None:
     best, shelf = 0.0, None
     for row in range(top + step, bottom - step):
         share = area_above[row - 1 - top] / area_above[-1]
-        if not _SUPPORT_PART <= share <= 1 - _SUPPORT_PART:
+        if share < _SUPPORT_PART:
             continue
         base = np.flatnonzero(mask[row - step : row].any(0))
         if not len(base):
@@ -383,12 +388,15 @@ def _without_support(
     subject_model = _Mixture.fit(features[subject])
     surface_model = _Mixture.fit(features[surface])
     below = mask & ~above
+    # Judged with the surface around it, the pixel's neighbours vote, as GrabCut's
+    # smoothness would: a knot in a plank is not a paw, nor a dark gap between two
+    # planks a line of the subject.
+    judged = below | surface
     evidence = np.zeros(mask.shape, np.float32)
-    evidence[below] = subject_model.log_likelihood(
-        features[below]
-    ) - surface_model.log_likelihood(features[below])
-    # Neighbours vote, as GrabCut's smoothness would: a knot in a plank is not a paw.
-    weight = cv2.GaussianBlur(below.astype(np.float32), (0, 0), _SUPPORT_SMOOTHING)
+    evidence[judged] = subject_model.log_likelihood(
+        features[judged]
+    ) - surface_model.log_likelihood(features[judged])
+    weight = cv2.GaussianBlur(judged.astype(np.float32), (0, 0), _SUPPORT_SMOOTHING)
     evidence = cv2.GaussianBlur(evidence, (0, 0), _SUPPORT_SMOOTHING) / np.maximum(weight, 1e-6)
     return _keep_main_objects(subject | (below & (evidence > 0)), prior)
 
@@ -631,7 +639,34 @@ def _in_focus(
     defocus = np.clip(excess / _DEFOCUS_RAMP, 0.0, 1.0)
     if (defocus[known & frame_samples] > 0.5).mean() < _DEFOCUS_FRAME_SHARE:
         return np.ones(regions.count)
-    return 1.0 - _DEFOCUS_WEIGHT * defocus
+    return 1.0 - _DEFOCUS_WEIGHT * _spread_along_colour(defocus, known, regions)
+
+
+def _spread_along_colour(values: np.ndarray, known: np.ndarray, regions: _Regions) -> np.ndarray:
+    """Values of regions that have none taken from like-coloured neighbours, step by step.
+
+    The inside of a blurred bush has no edge to measure, its rim has: the same
+    colour carries the rim's blur inwards. A region with no like-coloured neighbour
+    that knows (a plain backdrop, a smooth product) keeps 0.
+    """
+    values = np.where(known, values, 0.0)
+    known = known.copy()
+    i, j = regions.neighbours
+    alike = np.exp(
+        -((regions.colour[i] - regions.colour[j]) ** 2).sum(1) / (2 * _SIGMA_COLOUR**2)
+    )
+    for _ in range(_FOCUS_SPREAD_STEPS):
+        total = np.zeros(regions.count)
+        weight = np.zeros(regions.count)
+        for a, b in ((i, j), (j, i)):
+            np.add.at(total, a, alike * known[b] * values[b])
+            np.add.at(weight, a, alike * known[b])
+        learns = ~known & (weight > _FOCUS_SPREAD_WEIGHT)
+        if not learns.any():
+            break
+        values[learns] = total[learns] / weight[learns]
+        known = known | learns
+    return values
 
 
 def _has_colour_of(lab: np.ndarray, colours: np.ndarray) -> np.ndarray:
