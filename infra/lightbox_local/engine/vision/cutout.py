@@ -85,13 +85,16 @@ _FRAME_ALIKE = 1.5
 _TEXTURE_SIGMA = 5.0
 # Depth of field (Zhuo and Sim's defocus estimate at edges): the edge is blurred again
 # by `_REBLUR` px and the ratio of gradients gives its own blur. A superpixel with at
-# least `_FOCUS_MIN_EDGES` edge pixels has a focus (the median blur there). It counts
+# least `_FOCUS_MIN_EDGES` edge pixels has a focus (the blur of its sharper edges, the
+# `_FOCUS_PERCENTILE`th percentile: soft shading on a sharp subject is no defocus,
+# while nothing in a defocused region is sharp). It counts
 # as out of the subject's focal plane from `_DEFOCUS_MARGIN` px more blur than the
 # salient part's, fully at `_DEFOCUS_RAMP` px beyond that, and then keeps
 # 1 - `_DEFOCUS_WEIGHT` of its prior. The cue only speaks when the photo has a
 # shallow depth of field: at least `_DEFOCUS_FRAME_SHARE` of the frame is out of focus.
 _REBLUR = 1.0
 _FOCUS_MIN_EDGES = 8
+_FOCUS_PERCENTILE = 25
 _DEFOCUS_MARGIN = 0.5
 _DEFOCUS_RAMP = 0.5
 _DEFOCUS_WEIGHT = 0.8
@@ -624,7 +627,7 @@ def _in_focus(
     order = np.argsort(labels, kind="stable")
     blur_by_region = np.split(edge_blur.ravel()[on_edge][order], np.cumsum(count)[:-1])
     for k in np.flatnonzero(count >= _FOCUS_MIN_EDGES):
-        focus[k] = np.median(blur_by_region[k])
+        focus[k] = np.percentile(blur_by_region[k], _FOCUS_PERCENTILE)
     known = np.isfinite(focus)
     salient = known & (prior >= 0.5)
     if not salient.any() or not (known & frame_samples).any():
