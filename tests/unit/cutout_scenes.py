@@ -92,10 +92,13 @@ def _wood(
     return np.asarray(base, np.float32) * shade[..., None]
 
 
-def _park(shape: tuple[int, int], rng: np.random.Generator, *, bush: bool = False) -> np.ndarray:
+def _park(
+    shape: tuple[int, int], rng: np.random.Generator, *, bush: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """A defocused park: foliage in several greens, trunks, and sky between the leaves;
     with `bush`, a flowering bush in orange and yellow, well inside the frame (as
-    salient in colour as any subject, and as out of focus as the park)."""
+    salient in colour as any subject, and as out of focus as the park). Returns the
+    pixels and where the bush is."""
     height, width = shape
     foliage = _smooth_noise(shape, 60, rng)
     tone = _smooth_noise(shape, 25, rng)
@@ -116,7 +119,9 @@ def _park(shape: tuple[int, int], rng: np.random.Generator, *, bush: bool = Fals
             [244, 196, 58], np.float32
         ) * blossom
         pixels[inside] = flowers[inside]
-    return cv2.GaussianBlur(pixels, (0, 0), 5.0)
+    else:
+        inside = np.zeros(shape, bool)
+    return cv2.GaussianBlur(pixels, (0, 0), 5.0), inside
 
 
 # --- a subject on a bench -------------------------------------------------------------
@@ -140,8 +145,8 @@ def subject_on_bench(
     `bush`, a flowering bush stands out in the defocused park behind.
 
     Regions: "support" is the bench (seat, apron and legs) where the subject does not
-    cover it; "details" the eyes, nose and catchlights of the drawn cat (absent for a
-    given subject).
+    cover it; "details" the drawn cat's eyes, nose and catchlights (and a siamese's
+    face mask), absent for a given subject; "bush" the bush, when there is one.
     """
     width, height = 900, 600
     rng = np.random.default_rng(seed)
@@ -150,7 +155,7 @@ def subject_on_bench(
     seat_colour, apron_colour, leg_colour = (
         ((158, 108, 66), (118, 80, 50), (92, 62, 40)) if painted is None else (painted,) * 3
     )
-    pixels = _park((height, width), rng, bush=bush)
+    pixels, bush_area = _park((height, width), rng, bush=bush)
     # The ground under and behind the bench: a sandy path, in focus where the bench stands.
     ground = canvas.coverage(
         lambda d, s: d.rectangle((0, 430 * s, width * s, height * s), fill=255)
@@ -198,6 +203,8 @@ def subject_on_bench(
         cover, regions = _place_subject(pixels, subject, base_y=362, height_share=0.52)
     truth = cover >= 0.5
     regions["support"] = (bench >= 0.5) & ~truth
+    if bush:
+        regions["bush"] = bush_area & ~truth
     return Scene(_finish(pixels, rng), truth, regions)
 
 
