@@ -259,7 +259,9 @@ def _draw_cat(
         cream = np.array([236, 226, 208], np.float32)[None, None] * fur[..., None]
         _lay(pixels, cover, cream)
         points = np.array([58, 44, 36], np.float32)[None, None] * fur[..., None]
-        mask = canvas.coverage(lambda d, s: d.ellipse((398 * s, 92 * s, 502 * s, 172 * s), fill=255))
+        mask = canvas.coverage(
+            lambda d, s: d.ellipse((398 * s, 92 * s, 502 * s, 172 * s), fill=255)
+        )
         extremities = np.maximum.reduce(
             [canvas.coverage(ears), canvas.coverage(paws), canvas.coverage(tail)]
         )
@@ -268,7 +270,8 @@ def _draw_cat(
         _lay(pixels, eyes, (150, 186, 226))
         pupils = canvas.coverage(
             lambda d, s: [
-                d.ellipse(((x - 4) * s, 106 * s, (x + 4) * s, 122 * s), fill=255) for x in (427, 473)
+                d.ellipse(((x - 4) * s, 106 * s, (x + 4) * s, 122 * s), fill=255)
+                for x in (427, 473)
             ]
         )
         _lay(pixels, np.maximum(pupils, nose), dark)
@@ -519,7 +522,9 @@ def mug_with_logo(*, seed: int = 3) -> Scene:
     bar = canvas.coverage(lambda d, s: d.rectangle((345 * s, 355 * s, 425 * s, 375 * s), fill=255))
     _lay(pixels, bar, (246, 246, 244))
     truth = cover >= 0.5
-    inside_handle = canvas.coverage(lambda d, s: d.ellipse((470 * s, 262 * s, 560 * s, 368 * s), fill=255))
+    inside_handle = canvas.coverage(
+        lambda d, s: d.ellipse((470 * s, 262 * s, 560 * s, 368 * s), fill=255)
+    )
     see_through = (inside_handle >= 0.5) & ~truth
     see_through &= cv2.erode(see_through.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     return Scene(_finish(pixels, rng), truth, {"details": logo >= 0.5, "see_through": see_through})

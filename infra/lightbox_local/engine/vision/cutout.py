@@ -14,17 +14,34 @@ combines several, each covering the others' blind spots:
    so this cue catches much of what the first one misses. Frame regions that look
    like nothing else on the frame (a hand entering from the edge) are not taken as
    background samples.
-3. GrabCut, seeded from the product of both cues, turns the coarse prior into a
+3. *Depth of field*: each edge's own blur is estimated (Zhuo and Sim: blur it again,
+   compare gradients). When the photo's frame is out of focus, a region clearly
+   blurrier than the salient part (a tree on the horizon, a bush in the park behind)
+   is scene behind the subject, however much it stands out in colour; regions
+   without edges take the blur of like-coloured neighbours.
+4. GrabCut, seeded from the product of the cues, turns the coarse prior into a
    pixel-accurate mask with colour models learnt from this very photo. When the
    cutout runs across the frame from side to side (a treeline or a runway came
    with the product), the seeds are made stricter step by step, as long as what
    falls away is clearly less salient than what stays.
-4. The cast shadow, which GrabCut keeps with the product, is found (the ground's
+5. *Background seen through the product* (the boards inside a bicycle's wheels),
+   which boundary connectivity takes for product because it is enclosed: enclosed,
+   frame-coloured, wide regions that are less salient than the rest and, in colour
+   and texture, nearer to the background just outside than to the product around,
+   are given back to the background, and GrabCut runs again from there.
+6. *A support surface* (a bench, a table) under the subject: the cutout juts out on
+   both sides along one flat edge under the subject's base. From that edge down,
+   each pixel goes to the subject or to the surface by colour-and-texture mixtures
+   of the subject above and of what lies beside the base below: paws and tyres
+   stay, planks go, and a lower part of the subject's own stuff (a saucer) stays.
+7. The cast shadow, which GrabCut keeps with the product, is found (the ground's
    colour, darker, in a thin wide layer under the product) and taken away, with a
    second GrabCut deciding where shadow meets product.
-5. Clean-up that any product cutout needs: keep the main object(s), drop specks,
-   fill small holes unless they show the backdrop.
-6. Edge matting at a higher resolution: in a band along the edge, each pixel's
+8. Clean-up that any product cutout needs: keep the main object(s), drop specks,
+   and fill every hole unless its colour is a common one in the background nearest
+   to it: the table through a mug's handle stays open, a black eye or logo that
+   GrabCut gave to a black bench elsewhere in the photo is product again.
+9. Edge matting at a higher resolution: in a band along the edge, each pixel's
    colour is placed between the nearby product and background colours, and a
    guided filter smooths that into a soft, sub-pixel edge; the colour of
    half-transparent edge pixels is replaced by the nearby product colour so no
@@ -126,11 +143,14 @@ _SUPPORT_FLAT = 4
 # at most this many pixels each, their evidence pooled over this sigma (px).
 _MIXTURE_COMPONENTS = 5
 _MIXTURE_SAMPLES = 2000
+_MIXTURE_MIN_SAMPLES = 200
 _SUPPORT_SMOOTHING = 1.5
-# See-through background: candidate regions must be at least 2 * this + 1 px wide at
-# the analysis size (a stripe is not a window); the background and product they are
-# compared with lie within this share of the long side (or the region's own size) of
-# them, sampled to at most this many pixels each.
+# See-through background: candidate regions must be at least this share of the
+# object and 2 * `_SEE_THROUGH_NARROWEST` + 1 px wide at the analysis size (a stripe
+# is not a window); the background and product they are compared with lie within
+# `_SEE_THROUGH_CONTEXT` of the long side (or the region's own size) of them, sampled
+# to at most `_SEE_THROUGH_SAMPLES` pixels each.
+_SEE_THROUGH_SHARE = 0.02
 _SEE_THROUGH_NARROWEST = 2
 _SEE_THROUGH_CONTEXT = 0.05
 _SEE_THROUGH_SAMPLES = 400
@@ -163,9 +183,6 @@ _SPECK = 0.001
 _BACKDROP_RING = 0.03
 _BACKDROP_SHARE = 25
 _BACKDROP_DELTA_E = 10.0
-# See-through background is looked for in enclosed regions of at least this share of
-# the object.
-_SEE_THROUGH_SHARE = 0.02
 # Letterbox bars: at most this share of the side each, and the photo must start
 # with a line that differs from the bar along this share of its length.
 _MAX_BAR_SHARE = 0.35
@@ -362,10 +379,11 @@ def _without_support(
     From the shelf down, each pixel of the cutout goes to the subject or to the
     support by which it looks more like, in colour and texture: a mixture model of
     the subject above the shelf against one of what lies below it beside the
-    subject's base (the surface in plain view, and the ground under it). The subject's paws, tail
-    or tyres on the surface look like the subject and stay; the planks go, though
-    wood and skin share a colour (grain is not skin). A lower part made of the same
-    stuff as the subject (a saucer under its cup) looks like the subject, and stays.
+    subject's base (the surface in plain view, and the ground under it). The
+    subject's paws, tail or tyres on the surface look like the subject and stay; the
+    planks go, though wood and skin share a colour (grain is not skin). A lower part
+    made of the same stuff as the subject (a saucer under its cup) looks like the
+    subject, and stays.
     """
     height, width = mask.shape
     above = np.arange(height)[:, None] < shelf
@@ -383,10 +401,10 @@ def _without_support(
     beside[last + 1 : last + 1 + reach] = True
     bottom = np.flatnonzero(mask.any(1))[-1]
     surface = ~above & (np.arange(height)[:, None] <= bottom) & beside[None, :]
-    if np.count_nonzero(surface) < _MIXTURE_SAMPLES // 10:
-        return mask
-    # Colour and its local spread (grain, fur): the LBP histogram, sixteen numbers
-    # that blur across the subject's edge, would outvote the colour.
+    if np.count_nonzero(surface) < _MIXTURE_MIN_SAMPLES:
+        return mask  # too little beside the subject to learn the surface from
+    # Colour and its local spread (grain, fur): the LBP histogram, ten numbers that
+    # blur across the subject's edge, would outvote the three of colour.
     features = _pixel_features(small)[..., :6]
     subject_model = _Mixture.fit(features[subject])
     surface_model = _Mixture.fit(features[surface])
