@@ -5,7 +5,9 @@ shop needs from a cutout: agreement with reference masks on real photos (region
 and boundary), the demo's coffee cup cut out cleanly, a background band across the
 frame and a cast shadow left out, a soft edge without a background halo, a shop's
 own PNG cutout left alone, and no crash, no randomness and a clear error on odd
-input.
+input. Rendered scenes hold it to what generalises beyond the samples: a support
+surface left out, background seen through the product removed, dark and bright
+details kept, scene out of focus behind the subject left out.
 
 The floors below are the figures measured with `python bench/cutout_quality.py`
 less a small margin, not targets that were never reached. The tests on the shared
@@ -28,19 +30,27 @@ from lightbox_local.cli import main as lightbox_cli
 from lightbox_local.engine.vision import cutout as cutout_module
 from lightbox_local.engine.vision.cutout import alpha_is_meaningful, remove_background
 from lightbox_local.engine.vision.mask_quality import boundary_figures, iou
+from tests.unit.cutout_scenes import Scene, bicycle_on_boardwalk, mug_with_logo, subject_on_bench
 
 #: Measured IoU per sample (alpha >= 0.5 against mask >= 128) minus about 0.03.
 IOU_FLOORS = {
     "carvekit-handheld-product": 0.95,
+    "rembg-animal-1": 0.84,
+    "rembg-animal-2": 0.93,
+    "rembg-animal-3": 0.92,
     "rembg-car-1": 0.86,
     "rembg-car-2": 0.91,
     "rembg-car-3": 0.89,
 }
-#: The issue's bar for the mean; the measured mean is about 0.94.
-MEAN_IOU_FLOOR = 0.85
+#: Issue 11's bars: a mean IoU of at least 0.90 over every masked sample (measured
+#: 0.934), none below 0.80 (lowest measured 0.868).
+MEAN_IOU_FLOOR = 0.90
+MIN_IOU_FLOOR = 0.80
 #: Mean distance between the cutout's boundary and the reference's, both ways, in
-#: pixels of the photo: measured 2.6 to 4.8 per sample, 3.9 on average.
+#: pixels of the photo: measured 2.5 to 4.8 per sample for the products, 3.9 on
+#: average; the animals' fur and the grass make it 4.6 to 9.7 for them, 5.1 over all.
 BOUNDARY_PX_CEILING = 8.0
+BOUNDARY_CHECKED = ["carvekit-handheld-product", "rembg-car-1", "rembg-car-2", "rembg-car-3"]
 MEAN_BOUNDARY_PX_CEILING = 6.0
 
 DEMO_PHOTO = (
@@ -134,7 +144,15 @@ def test_given_all_masked_samples_when_cut_out_then_the_mean_iou_reaches_the_bar
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(IOU_FLOORS))
+def test_given_all_masked_samples_when_cut_out_then_none_falls_below_the_bar(
+    sample_cutouts: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    ious = {name: _iou(alpha, reference) for name, (alpha, reference) in sample_cutouts.items()}
+    assert min(ious.values()) >= MIN_IOU_FLOOR, ious
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BOUNDARY_CHECKED)
 def test_given_a_sample_photo_when_cut_out_then_its_boundary_follows_the_reference(
     sample_cutouts: dict[str, tuple[np.ndarray, np.ndarray]], name: str
 ) -> None:
@@ -313,6 +331,140 @@ def test_given_a_small_hole_showing_the_backdrop_when_cut_out_then_it_stays_open
 
     assert alpha[315, 400] < 0.5, "the hole shows the table: background"
     assert (alpha[truth] >= 0.5).mean() > 0.98
+
+
+# --- what generalises: support surfaces, background seen through, details ------------
+#
+# Rendered scenes (tests/unit/cutout_scenes.py) rebuild the ways the cutout failed on
+# photos it had never seen. The bounds are far from both the figures measured and
+# what the cutout did before it handled these cases (noted with each test).
+
+#: A cutout keeps at most this share of a support surface or of background seen
+#: through the product (before: 7 % to 99 % of the bench, all of the boards).
+MAX_KEPT_BACKGROUND = 0.05
+#: ... and at least this share of the subject's dark and bright details.
+MIN_KEPT_DETAILS = 0.99
+
+
+def _kept(alpha: np.ndarray, region: np.ndarray) -> float:
+    return float((alpha[region] >= 0.5).mean())
+
+
+def _scene_cutout(scene: Scene) -> np.ndarray:
+    return _alpha(remove_background(scene.photo))
+
+
+@pytest.mark.parametrize(
+    "whole_bench, painted",
+    [(False, None), (True, None), (False, (34, 30, 28)), (True, (34, 30, 28))],
+    ids=["bench-across-the-frame", "whole-bench", "black-bench", "whole-black-bench"],
+)
+def test_given_a_cat_on_a_bench_when_cut_out_then_the_bench_is_left_out(
+    whole_bench: bool, painted: tuple[int, int, int] | None
+) -> None:
+    # Before: the whole bench stayed (IoU 0.38), or the gaps between its planks did.
+    scene = subject_on_bench(whole_bench=whole_bench, painted=painted)
+
+    alpha = _scene_cutout(scene)
+
+    assert _kept(alpha, scene.regions["support"]) < MAX_KEPT_BACKGROUND
+    assert _iou(alpha, scene.truth.astype(np.uint8) * 255) > 0.9
+
+
+@pytest.mark.parametrize(
+    "coat, whole_bench, painted",
+    [("tabby", False, (34, 30, 28)), ("siamese", False, (34, 30, 28)),
+     ("siamese", True, (34, 30, 28)), ("siamese", False, None)],
+    ids=["tabby-black-bench", "siamese-black-bench", "siamese-whole-black-bench", "siamese"],
+)
+def test_given_a_cat_with_dark_and_bright_details_when_cut_out_then_none_is_punched_out(
+    coat: str, whole_bench: bool, painted: tuple[int, int, int] | None
+) -> None:
+    # Black eyes and nose and a dark face mask the colour of the bench, white
+    # catchlights the colour of the sky between the leaves; and a head on a wider
+    # body, which is no subject on a support.
+    scene = subject_on_bench(coat=coat, whole_bench=whole_bench, painted=painted)
+
+    alpha = _scene_cutout(scene)
+
+    assert _kept(alpha, scene.regions["details"]) >= MIN_KEPT_DETAILS
+    assert _kept(alpha, scene.regions["support"]) < MAX_KEPT_BACKGROUND
+    # Dark paws and tail on a black bench may go; the cat may not.
+    assert _iou(alpha, scene.truth.astype(np.uint8) * 255) > 0.8
+
+
+def test_given_a_black_badge_on_a_mug_before_a_black_wall_when_cut_out_then_it_stays() -> None:
+    scene = mug_with_logo()
+
+    alpha = _scene_cutout(scene)
+
+    assert _kept(alpha, scene.regions["details"]) >= MIN_KEPT_DETAILS
+
+
+def test_given_a_bicycle_on_a_boardwalk_when_cut_out_then_the_boards_in_its_wheels_go() -> None:
+    # Before: every board seen through the wheels and the frame stayed (IoU 0.36).
+    scene = bicycle_on_boardwalk()
+
+    alpha = _scene_cutout(scene)
+
+    assert _kept(alpha, scene.regions["see_through"]) < 2 * MAX_KEPT_BACKGROUND
+    assert _kept(alpha, scene.regions["support"]) < MAX_KEPT_BACKGROUND
+    assert _kept(alpha, scene.regions["solid"]) > 0.95, "tyres, tubes, saddle and bars stay"
+
+
+def test_given_a_bush_out_of_focus_behind_the_subject_when_cut_out_then_it_is_left_out() -> None:
+    # As salient in colour as the cat and clear of the frame; only its blur says it is
+    # scene behind the subject. Before: kept whole (IoU 0.47).
+    scene = subject_on_bench(bush=True)
+
+    alpha = _scene_cutout(scene)
+
+    assert _kept(alpha, scene.regions["bush"]) < MAX_KEPT_BACKGROUND
+    assert _iou(alpha, scene.truth.astype(np.uint8) * 255) > 0.9
+
+
+def test_given_holes_in_a_cutout_when_filled_then_only_the_one_like_its_surroundings_stays() -> None:
+    # A white product on a grey table before a black wall. Both holes have a colour of
+    # the background around the product; only the grey one has the colour of the
+    # background next to it. Before, any colour in 5 % of that ring kept a hole open.
+    photo = np.full((200, 200, 3), 150, np.uint8)
+    photo[:48] = 20  # the wall, inside the ring around the product
+    photo[50:170, 50:170] = 245
+    yy, xx = np.indices(photo.shape[:2])
+    grey_hole = (yy - 150) ** 2 + (xx - 150) ** 2 <= 64
+    black_hole = (yy - 110) ** 2 + (xx - 80) ** 2 <= 64
+    photo[grey_hole] = 150
+    photo[black_hole] = 20
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[50:170, 50:170] = True
+    mask &= ~grey_hole & ~black_hole
+
+    filled = cutout_module._fill_holes(mask, photo)
+
+    assert not filled[grey_hole].any(), "the table seen through the product stays background"
+    assert filled[black_hole].all(), "a black detail is product, whatever the wall's colour"
+
+
+#: Subjects of the development set, cut out by their reference masks and set on a
+#: bench that stands inside the frame (the held-back samples are not used here).
+BENCH_SUBJECTS = ["carvekit-handheld-product", "rembg-animal-1", "rembg-animal-3", "rembg-car-2"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BENCH_SUBJECTS)
+def test_given_a_sample_subject_on_a_bench_when_cut_out_then_the_bench_is_left_out(
+    name: str,
+) -> None:
+    # Before: the bench stayed with every one of them (IoU 0.25 to 0.57).
+    root = _needs_samples()
+    subject = Image.open(next((root / "photos").glob(name + ".*"))).convert("RGB")
+    subject.putalpha(Image.open(root / "masks" / f"{name}.png").convert("L"))
+    scene = subject_on_bench(subject, whole_bench=True)
+
+    alpha = _scene_cutout(scene)
+
+    assert _kept(alpha, scene.regions["support"]) < MAX_KEPT_BACKGROUND
+    assert _iou(alpha, scene.truth.astype(np.uint8) * 255) > 0.9
 
 
 # --- a shop's own cutout ----------------------------------------------------------------

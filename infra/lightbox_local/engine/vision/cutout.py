@@ -14,17 +14,34 @@ combines several, each covering the others' blind spots:
    so this cue catches much of what the first one misses. Frame regions that look
    like nothing else on the frame (a hand entering from the edge) are not taken as
    background samples.
-3. GrabCut, seeded from the product of both cues, turns the coarse prior into a
+3. *Depth of field*: each edge's own blur is estimated (Zhuo and Sim: blur it again,
+   compare gradients). When the photo's frame is out of focus, a region clearly
+   blurrier than the salient part (a tree on the horizon, a bush in the park behind)
+   is scene behind the subject, however much it stands out in colour; regions
+   without edges take the blur of like-coloured neighbours.
+4. GrabCut, seeded from the product of the cues, turns the coarse prior into a
    pixel-accurate mask with colour models learnt from this very photo. When the
    cutout runs across the frame from side to side (a treeline or a runway came
    with the product), the seeds are made stricter step by step, as long as what
    falls away is clearly less salient than what stays.
-4. The cast shadow, which GrabCut keeps with the product, is found (the ground's
+5. *Background seen through the product* (the boards inside a bicycle's wheels),
+   which boundary connectivity takes for product because it is enclosed: enclosed,
+   frame-coloured, wide regions that are less salient than the rest and, in colour
+   and texture, nearer to the background just outside than to the product around,
+   are given back to the background, and GrabCut runs again from there.
+6. *A support surface* (a bench, a table) under the subject: the cutout juts out on
+   both sides along one flat edge under the subject's base. From that edge down,
+   each pixel goes to the subject or to the surface by colour-and-texture mixtures
+   of the subject above and of what lies beside the base below: paws and tyres
+   stay, planks go, and a lower part of the subject's own stuff (a saucer) stays.
+7. The cast shadow, which GrabCut keeps with the product, is found (the ground's
    colour, darker, in a thin wide layer under the product) and taken away, with a
    second GrabCut deciding where shadow meets product.
-5. Clean-up that any product cutout needs: keep the main object(s), drop specks,
-   fill small holes unless they show the backdrop.
-6. Edge matting at a higher resolution: in a band along the edge, each pixel's
+8. Clean-up that any product cutout needs: keep the main object(s), drop specks,
+   and fill every hole unless its colour is a common one in the background nearest
+   to it: the table through a mug's handle stays open, a black eye or logo that
+   GrabCut gave to a black bench elsewhere in the photo is product again.
+9. Edge matting at a higher resolution: in a band along the edge, each pixel's
    colour is placed between the nearby product and background colours, and a
    guided filter smooths that into a soft, sub-pixel edge; the colour of
    half-transparent edge pixels is replaced by the nearby product colour so no
@@ -83,6 +100,26 @@ _FRAME_COMPANY = 5
 _FRAME_OUTLIER_RATIO = 4.0
 _FRAME_ALIKE = 1.5
 _TEXTURE_SIGMA = 5.0
+# Depth of field (Zhuo and Sim's defocus estimate at edges): the edge is blurred again
+# by `_REBLUR` px and the ratio of gradients gives its own blur. A superpixel with at
+# least `_FOCUS_MIN_EDGES` edge pixels has a focus (the blur of its sharper edges, the
+# `_FOCUS_PERCENTILE`th percentile: soft shading on a sharp subject is no defocus,
+# while nothing in a defocused region is sharp). It counts
+# as out of the subject's focal plane from `_DEFOCUS_MARGIN` px more blur than the
+# salient part's, fully at `_DEFOCUS_RAMP` px beyond that, and then keeps
+# 1 - `_DEFOCUS_WEIGHT` of its prior. The cue only speaks when the photo has a
+# shallow depth of field: at least `_DEFOCUS_FRAME_SHARE` of the frame is out of focus.
+_REBLUR = 1.0
+_FOCUS_MIN_EDGES = 8
+_FOCUS_PERCENTILE = 25
+_DEFOCUS_MARGIN = 0.5
+_DEFOCUS_RAMP = 0.5
+_DEFOCUS_WEIGHT = 0.8
+_DEFOCUS_FRAME_SHARE = 0.2
+# Regions without edges take the defocus of neighbours within about `_SIGMA_COLOUR` in
+# colour (summed weight above this), over at most this many steps.
+_FOCUS_SPREAD_WEIGHT = 0.5
+_FOCUS_SPREAD_STEPS = 10
 # GrabCut seeds, on the combined prior normalised to 0..1. The probable-product
 # threshold is raised step by step while the cutout still spans the frame.
 _PRIOR_PROBABLE = 0.45
@@ -93,6 +130,30 @@ _LADDER_NEGLIGIBLE = 0.1
 _LADDER_AS_SALIENT = 0.9
 _SPAN_CONTACT = 0.03
 _PRIOR_SURE = 0.87
+# Support surface: the cutout juts out on both sides by at least `_SUPPORT_OVERHANG`
+# of the subject's width, along an edge within `_SUPPORT_EDGE` of its height of one
+# row, with at least `_SUPPORT_PART` of its area above (the subject).
+_SUPPORT_OVERHANG = 0.1
+_SUPPORT_EDGE = 0.03
+_SUPPORT_PART = 0.15
+# A flat edge stays within `_SUPPORT_EDGE` rows over at least this many times as many
+# columns (no steeper than 1 in 4).
+_SUPPORT_FLAT = 4
+# Subject and support are told apart by mixtures of this many components fitted to
+# at most this many pixels each, their evidence pooled over this sigma (px).
+_MIXTURE_COMPONENTS = 5
+_MIXTURE_SAMPLES = 2000
+_MIXTURE_MIN_SAMPLES = 200
+_SUPPORT_SMOOTHING = 1.5
+# See-through background: candidate regions must be at least this share of the
+# object and 2 * `_SEE_THROUGH_NARROWEST` + 1 px wide at the analysis size (a stripe
+# is not a window); the background and product they are compared with lie within
+# `_SEE_THROUGH_CONTEXT` of the long side (or the region's own size) of them, sampled
+# to at most `_SEE_THROUGH_SAMPLES` pixels each.
+_SEE_THROUGH_SHARE = 0.02
+_SEE_THROUGH_NARROWEST = 2
+_SEE_THROUGH_CONTEXT = 0.05
+_SEE_THROUGH_SAMPLES = 400
 _PRIOR_SURE_BACKGROUND = 0.1
 _FRAME_SEED_WIDTH = 0.02
 _GRABCUT_ITERATIONS = 5
@@ -114,14 +175,13 @@ _SHADOW_AROUND = 0.1
 # Clean-up, as fractions of the analysed image or of the main object.
 _MIN_PART_OF_IMAGE = 0.002
 _MIN_PART_OF_MAIN = 0.5
-_MAX_FILLED_HOLE = 0.02
 # Holes below this share of the object are filled whatever they show; larger ones
 # only when their colour is not within `_BACKDROP_DELTA_E` of at least
-# `_BACKDROP_SHARE` % of the background in a ring (`_BACKDROP_RING` of the long side)
-# around the object.
+# `_BACKDROP_SHARE` % of the background nearest to them (up to `_BACKDROP_RING` of
+# the long side further than the nearest background pixel).
 _SPECK = 0.001
 _BACKDROP_RING = 0.03
-_BACKDROP_SHARE = 5
+_BACKDROP_SHARE = 25
 _BACKDROP_DELTA_E = 10.0
 # Letterbox bars: at most this share of the side each, and the photo must start
 # with a line that differs from the bar along this share of its length.
@@ -239,12 +299,264 @@ def _find_product(small: np.ndarray) -> np.ndarray | None:
         mask = stricter
     if not mask.any():
         return None
+    openings = _see_through(small, mask, pixel_prior, frame_coloured)
+    if openings.any():
+        # GrabCut learnt the background seen through the product as product colour;
+        # told where it shows, it also finds it where it was less sure (a frame's
+        # triangle behind the wheels).
+        seeds = _seeds(mask, sure_prior, trusted_frame)
+        seeds[openings] = cv2.GC_BGD
+        mask = _keep_main_objects(_grabcut_from_seeds(small, seeds), pixel_prior)
+    shelf = _support_top(mask)
+    if shelf is not None:
+        mask = _without_support(small, mask, shelf, pixel_prior)
     shadow = _cast_shadow(small, mask)
     if shadow.any():
         if _SHADOW_REFINE:
             mask = _without_shadow(small, mask, shadow, sure_prior)
         mask = _keep_main_objects(mask & ~shadow, pixel_prior)
-    return _fill_small_holes(mask, small)
+    return _fill_holes(mask, small)
+
+
+def _support_top(mask: np.ndarray) -> int | None:
+    """The row where a support surface under the subject begins, or None.
+
+    A subject on a bench, a table or a plinth makes a T of the cutout: the subject,
+    then, under its base, the flat top edge of a surface that juts out on both
+    sides. Flat is the point: the body under a cat's head, the shoulders under a
+    face or the bonnet below a windscreen widen the cutout too, but their outline
+    curves or slopes away, where a surface's edge runs on along one row. So for each
+    row, the columns beside the base (the rows just above) count as jutting out
+    while the cutout's top edge there lies within a few rows of this one; the row
+    chosen is where the lesser side juts out furthest, as a share of the subject's
+    width (a cat's paws jut out from under its round belly, not beyond its body).
+    The subject above must be a real part of the cutout; the surface below may be
+    no more than the dark line between two planks.
+    """
+    rows = np.flatnonzero(mask.any(1))
+    if len(rows) < 4:
+        return None
+    top, bottom = rows[0], rows[-1] + 1
+    step = _support_step(mask)
+    area_above = np.cumsum(np.count_nonzero(mask[top:bottom], 1))
+    best, shelf = 0.0, None
+    for row in range(top + step, bottom - step):
+        share = area_above[row - 1 - top] / area_above[-1]
+        if share < _SUPPORT_PART:
+            continue
+        base = np.flatnonzero(mask[row - step : row].any(0))
+        if not len(base):
+            continue
+        edge_here = mask[row : row + step].any(0) & ~mask[row - step : row].any(0)
+        jut = min(
+            _run_length(edge_here[: base[0]][::-1], step),
+            _run_length(edge_here[base[-1] + 1 :], step),
+        )
+        if jut < _SUPPORT_FLAT * step:
+            continue  # within `step` rows over fewer columns: a curve, not an edge
+        above = np.flatnonzero(mask[top:row].any(0))
+        overhang = jut / (above[-1] - above[0] + 1)
+        if overhang > best:
+            best, shelf = overhang, row
+    return shelf if best >= _SUPPORT_OVERHANG else None
+
+
+def _run_length(flags: np.ndarray, gap: int) -> int:
+    """How far the flags run on from the start, over gaps of at most `gap` misses."""
+    misses = 0
+    for index, flag in enumerate(flags):
+        misses = 0 if flag else misses + 1
+        if misses > gap:
+            return index - misses + 1
+    return len(flags) - misses
+
+
+def _without_support(
+    small: np.ndarray, mask: np.ndarray, shelf: int, prior: np.ndarray
+) -> np.ndarray:
+    """The mask less the support surface that starts at the row `shelf`.
+
+    From the shelf down, each pixel of the cutout goes to the subject or to the
+    support by which it looks more like, in colour and texture: a mixture model of
+    the subject above the shelf against one of what lies below it beside the
+    subject's base (the surface in plain view, and the ground under it). The
+    subject's paws, tail or tyres on the surface look like the subject and stay; the
+    planks go, though wood and skin share a colour (grain is not skin). A lower part
+    made of the same stuff as the subject (a saucer under its cup) looks like the
+    subject, and stays.
+    """
+    height, width = mask.shape
+    above = np.arange(height)[:, None] < shelf
+    subject = mask & above
+    base_columns = np.flatnonzero(subject[max(0, shelf - _support_step(mask)) : shelf].any(0))
+    if not len(base_columns):
+        return mask
+    # What lies beside the base below the shelf, in the cutout or already out of it,
+    # within a base's width: the surface, and whatever else is there to be told
+    # from the subject.
+    first, last = base_columns[0], base_columns[-1]
+    reach = last - first + 1
+    beside = np.zeros(width, bool)
+    beside[max(0, first - reach) : first] = True
+    beside[last + 1 : last + 1 + reach] = True
+    bottom = np.flatnonzero(mask.any(1))[-1]
+    surface = ~above & (np.arange(height)[:, None] <= bottom) & beside[None, :]
+    if np.count_nonzero(surface) < _MIXTURE_MIN_SAMPLES:
+        return mask  # too little beside the subject to learn the surface from
+    # Colour and its local spread (grain, fur): the LBP histogram, ten numbers that
+    # blur across the subject's edge, would outvote the three of colour.
+    features = _pixel_features(small)[..., :6]
+    subject_model = _Mixture.fit(features[subject])
+    surface_model = _Mixture.fit(features[surface])
+    below = mask & ~above
+    # Judged with the surface around it, the pixel's neighbours vote, as GrabCut's
+    # smoothness would: a knot in a plank is not a paw, nor a dark gap between two
+    # planks a line of the subject.
+    judged = below | surface
+    evidence = np.zeros(mask.shape, np.float32)
+    evidence[judged] = subject_model.log_likelihood(
+        features[judged]
+    ) - surface_model.log_likelihood(features[judged])
+    weight = cv2.GaussianBlur(judged.astype(np.float32), (0, 0), _SUPPORT_SMOOTHING)
+    evidence = cv2.GaussianBlur(evidence, (0, 0), _SUPPORT_SMOOTHING) / np.maximum(weight, 1e-6)
+    return _keep_main_objects(subject | (below & (evidence > 0)), prior)
+
+
+def _support_step(mask: np.ndarray) -> int:
+    """Rows within which a surface's top edge juts out: a share of the cutout's height."""
+    rows = np.flatnonzero(mask.any(1))
+    return max(2, round(_SUPPORT_EDGE * (rows[-1] - rows[0] + 1))) if len(rows) else 2
+
+
+@dataclass(frozen=True)
+class _Mixture:
+    """A Gaussian mixture with diagonal covariances, fitted by k-means (as GrabCut's)."""
+
+    log_weights: np.ndarray  # (k,)
+    means: np.ndarray  # (k, d)
+    variances: np.ndarray  # (k, d)
+
+    @classmethod
+    def fit(cls, samples: np.ndarray) -> _Mixture:
+        samples = samples[:: max(1, len(samples) // _MIXTURE_SAMPLES)].astype(np.float32)
+        k = min(_MIXTURE_COMPONENTS, len(samples))
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 20, 1e-3)
+        cv2.setRNGSeed(0)
+        _, labels, _ = cv2.kmeans(samples, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
+        labels = labels.ravel()
+        # A floor under each variance: a flat backdrop must not give one component a
+        # likelihood of infinity.
+        floor = 1e-2 * float(samples.var(0).mean()) + 1e-6
+        means, variances, counts = [], [], []
+        for j in range(k):
+            members = samples[labels == j]
+            if len(members) < 2:
+                continue
+            means.append(members.mean(0))
+            variances.append(members.var(0) + floor)
+            counts.append(len(members))
+        weights = np.asarray(counts, np.float64) / sum(counts)
+        return cls(np.log(weights), np.stack(means), np.stack(variances))
+
+    def log_likelihood(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32)
+        per_component = np.stack(
+            [
+                log_weight
+                - 0.5 * (((x - mean) ** 2) / variance + np.log(2 * np.pi * variance)).sum(1)
+                for log_weight, mean, variance in zip(
+                    self.log_weights, self.means, self.variances, strict=True
+                )
+            ],
+            1,
+        )
+        top = per_component.max(1)
+        return top + np.log(np.exp(per_component - top[:, None]).sum(1))
+
+
+def _see_through(
+    small: np.ndarray, mask: np.ndarray, prior: np.ndarray, frame_coloured: np.ndarray
+) -> np.ndarray:
+    """Background seen through the product, which GrabCut kept: the boards inside a
+    bicycle's wheels, the wall through a basket's handle.
+
+    Boundary connectivity takes anything enclosed by the product for product, and
+    GrabCut, seeded so, learns its colours as product colours. Such a region has the
+    frame's colour; it is enclosed; it is a real share of the object once thin
+    product across it (spokes, strings) is looked past; it is clearly less salient
+    than the rest of the product (as in the ladder); and, in colour and texture, most
+    of it is nearer to the background just outside the product than to the product
+    around it. A dark stripe on a tiger has the frame's colour too, but it is thin,
+    and it looks like the fur beside it sooner than like the forest behind.
+    """
+    openings = np.zeros(mask.shape, bool)
+    object_area = np.count_nonzero(mask)
+    candidates = cv2.morphologyEx(
+        (mask & frame_coloured).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)
+    )
+    wide = 2 * _SEE_THROUGH_NARROWEST + 1
+    candidates = cv2.morphologyEx(
+        candidates, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (wide, wide))
+    )
+    candidates &= mask.astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=4)
+    outside = cv2.dilate((~mask).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    features = None
+    for k in range(1, count):
+        area = stats[k, cv2.CC_STAT_AREA]
+        if area < _SEE_THROUGH_SHARE * object_area:
+            continue
+        region = labels == k
+        if (region & outside).any():
+            continue
+        # The product to compare with is what no candidate claims: the boards inside
+        # one wheel are not product beside the boards inside the other.
+        rest = mask & (candidates == 0)
+        if not rest.any() or prior[region].mean() >= _LADDER_AS_SALIENT * prior[rest].mean():
+            continue
+        if features is None:
+            features = _pixel_features(small)
+        context = max(_SEE_THROUGH_CONTEXT * max(mask.shape), np.sqrt(area))
+        size = 2 * round(context) + 1
+        around = cv2.dilate(
+            region.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        ) > 0
+        if _nearer_to(features[region], features[around & ~mask], features[around & rest]):
+            openings |= region
+    return openings
+
+
+def _pixel_features(small: np.ndarray) -> np.ndarray:
+    """Per pixel: CIE Lab, local colour spread and LBP histogram, each block standardised
+    over the photo and given equal weight (as the frame features are per superpixel)."""
+    lab = _lab(small)
+    texture = _local_texture(small, lab)
+    blocks = [lab, texture[..., :3], texture[..., 3:]]
+    scaled = []
+    for block in blocks:
+        flat = block.reshape(-1, block.shape[-1])
+        scaled.append((flat - flat.mean(0)) / (flat.std(0) + 1e-6) / np.sqrt(flat.shape[1]))
+    return np.concatenate(scaled, 1).reshape(small.shape[:2] + (-1,))
+
+
+def _nearer_to(samples: np.ndarray, background: np.ndarray, product: np.ndarray) -> bool:
+    """Whether most samples have their nearest neighbours among the background's rather
+    than among the product's (k-th nearest, as for the frame dissimilarity)."""
+    if not len(background) or not len(product):
+        return False
+
+    def spread(values: np.ndarray) -> np.ndarray:
+        step = max(1, len(values) // _SEE_THROUGH_SAMPLES)
+        return values[::step].astype(np.float32)
+
+    samples, background, product = spread(samples), spread(background), spread(product)
+
+    def kth_distance(reference: np.ndarray) -> np.ndarray:
+        distance = np.linalg.norm(samples[:, None] - reference[None], axis=2)
+        distance.sort(1)
+        return distance[:, min(_FRAME_NEIGHBOUR, distance.shape[1] - 1)]
+
+    return float((kth_distance(background) < kth_distance(product)).mean()) > 0.5
 
 
 def _cuts_into_product(mask: np.ndarray, stricter: np.ndarray, prior: np.ndarray) -> bool:
@@ -273,6 +585,7 @@ def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.
     """
     lab = _lab(small)
     texture = _local_texture(small, lab)
+    edge_blur = _edge_blur(small)
     priors, frames, frame_coloured = [], [], []
     for segments in _SUPERPIXEL_SCALES:
         regions = _Regions.of(small, lab, texture, segments)
@@ -282,6 +595,7 @@ def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.
         frame_samples = _trusted_frame_regions(regions)
         dissimilarity = _frame_dissimilarity(regions, frame_samples)
         prior = _normalise(saliency * np.sqrt(dissimilarity))
+        prior = _normalise(prior * _in_focus(regions, edge_blur, prior, frame_samples))
         priors.append(prior[regions.labels])
         frames.append(frame_samples[regions.labels])
         frame_coloured.append(_has_colour_of(lab, regions.colour[frame_samples]))
@@ -292,6 +606,88 @@ def _object_prior(small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.
     if not np.isfinite(pixel_prior).all() or np.ptp(pixel_prior) < 1e-6:
         return None, nothing, nothing
     return pixel_prior, np.mean(frames, axis=0) >= 0.5, np.mean(frame_coloured, axis=0) >= 0.5
+
+
+def _edge_blur(small: np.ndarray) -> np.ndarray:
+    """Per pixel, the blur (Gaussian sigma, px) of the edge through it; NaN off edges.
+
+    An edge blurred by sigma, blurred again by `_REBLUR`, loses gradient in the ratio
+    R = sqrt(sigma^2 + r^2) / sigma; solved for sigma, that is the edge's own blur.
+    """
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    level = grey.astype(np.float32)
+
+    def gradient(x: np.ndarray) -> np.ndarray:
+        return np.hypot(cv2.Sobel(x, cv2.CV_32F, 1, 0), cv2.Sobel(x, cv2.CV_32F, 0, 1))
+
+    ratio = gradient(level) / np.maximum(gradient(cv2.GaussianBlur(level, (0, 0), _REBLUR)), 1e-6)
+    blur = _REBLUR / np.sqrt(np.maximum(ratio**2 - 1.0, 1e-3))
+    edges = cv2.Canny(grey, 40, 100) > 0
+    return np.where(edges, np.minimum(blur, 4 * _REBLUR + _DEFOCUS_MARGIN + _DEFOCUS_RAMP), np.nan)
+
+
+def _in_focus(
+    regions: _Regions, edge_blur: np.ndarray, prior: np.ndarray, frame_samples: np.ndarray
+) -> np.ndarray:
+    """Per superpixel, 1 where it may be the subject, less where it is out of its focus.
+
+    A photographer focuses on the subject; with a shallow depth of field the scene
+    behind it (a tree on the horizon, a park behind a bench) is blurred. A region
+    whose edges are all clearly blurrier than the salient part's lies in another
+    plane, however much it stands out in colour. Regions without edges (a plain
+    backdrop, a glossy product) say nothing and keep their prior; so does every
+    region of a photo that is sharp from front to back.
+    """
+    on_edge = np.isfinite(edge_blur).ravel()
+    labels = regions.labels.ravel()[on_edge]
+    count = np.bincount(labels, minlength=regions.count)
+    focus = np.full(regions.count, np.nan)
+    order = np.argsort(labels, kind="stable")
+    blur_by_region = np.split(edge_blur.ravel()[on_edge][order], np.cumsum(count)[:-1])
+    for k in np.flatnonzero(count >= _FOCUS_MIN_EDGES):
+        focus[k] = np.percentile(blur_by_region[k], _FOCUS_PERCENTILE)
+    known = np.isfinite(focus)
+    salient = known & (prior >= 0.5)
+    if not salient.any() or not (known & frame_samples).any():
+        return np.ones(regions.count)
+    # The subject's focus: the median over its salient part, weighted by salience and
+    # by how much edge each region has to go by.
+    weights = (prior * count)[salient]
+    ranked = np.argsort(focus[salient])
+    middle = np.searchsorted(np.cumsum(weights[ranked]), weights.sum() / 2)
+    subject_focus = focus[salient][ranked][min(middle, len(ranked) - 1)]
+    excess = np.nan_to_num(focus - subject_focus - _DEFOCUS_MARGIN, nan=0.0)
+    defocus = np.clip(excess / _DEFOCUS_RAMP, 0.0, 1.0)
+    if (defocus[known & frame_samples] > 0.5).mean() < _DEFOCUS_FRAME_SHARE:
+        return np.ones(regions.count)
+    return 1.0 - _DEFOCUS_WEIGHT * _spread_along_colour(defocus, known, regions)
+
+
+def _spread_along_colour(values: np.ndarray, known: np.ndarray, regions: _Regions) -> np.ndarray:
+    """Values of regions that have none taken from like-coloured neighbours, step by step.
+
+    The inside of a blurred bush has no edge to measure, its rim has: the same
+    colour carries the rim's blur inwards. A region with no like-coloured neighbour
+    that knows (a plain backdrop, a smooth product) keeps 0.
+    """
+    values = np.where(known, values, 0.0)
+    known = known.copy()
+    i, j = regions.neighbours
+    alike = np.exp(
+        -((regions.colour[i] - regions.colour[j]) ** 2).sum(1) / (2 * _SIGMA_COLOUR**2)
+    )
+    for _ in range(_FOCUS_SPREAD_STEPS):
+        total = np.zeros(regions.count)
+        weight = np.zeros(regions.count)
+        for a, b in ((i, j), (j, i)):
+            np.add.at(total, a, alike * known[b] * values[b])
+            np.add.at(weight, a, alike * known[b])
+        learns = ~known & (weight > _FOCUS_SPREAD_WEIGHT)
+        if not learns.any():
+            break
+        values[learns] = total[learns] / weight[learns]
+        known = known | learns
+    return values
 
 
 def _has_colour_of(lab: np.ndarray, colours: np.ndarray) -> np.ndarray:
@@ -464,16 +860,28 @@ def _grabcut(
     small: np.ndarray, prior: np.ndarray, trusted_frame: np.ndarray, probable: float
 ) -> np.ndarray:
     """Binary product mask from GrabCut seeded by the prior (per pixel, 0..1)."""
+    return _grabcut_from_seeds(small, _seeds(prior > probable, prior, trusted_frame))
+
+
+def _seeds(probable: np.ndarray, prior: np.ndarray, trusted_frame: np.ndarray) -> np.ndarray:
+    """GrabCut labels: probable product where asked, sure product deep inside the most
+    salient part, sure background where nothing stands out and on the trusted frame."""
     seeds = np.full(prior.shape, cv2.GC_PR_BGD, np.uint8)
-    seeds[prior > probable] = cv2.GC_PR_FGD
+    seeds[probable] = cv2.GC_PR_FGD
     sure = cv2.erode((prior > _PRIOR_SURE).astype(np.uint8), np.ones((5, 5), np.uint8))
     seeds[sure > 0] = cv2.GC_FGD
     seeds[prior < _PRIOR_SURE_BACKGROUND] = cv2.GC_BGD
     seeds[_frame_band(prior.shape, _FRAME_SEED_WIDTH) & trusted_frame] = cv2.GC_BGD
+    return seeds
+
+
+def _grabcut_from_seeds(small: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Binary product mask from GrabCut started from the given labels."""
+    seeds = seeds.copy()
     if not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
-        return np.zeros(prior.shape, bool)
+        return np.zeros(seeds.shape, bool)
     if not np.isin(seeds, (cv2.GC_BGD, cv2.GC_PR_BGD)).any():
-        return np.ones(prior.shape, bool)
+        return np.ones(seeds.shape, bool)
     background_model = np.zeros((1, 65), np.float64)
     foreground_model = np.zeros((1, 65), np.float64)
     bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
@@ -539,49 +947,43 @@ def _keep_main_objects(mask: np.ndarray, prior: np.ndarray) -> np.ndarray:
     return np.isin(labels, np.flatnonzero(keep) + 1)
 
 
-def _fill_small_holes(mask: np.ndarray, small: np.ndarray) -> np.ndarray:
-    """Fill enclosed holes that are specks, or small and unlike the background.
+def _fill_holes(mask: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """Fill enclosed holes unless they show the background.
 
-    A hole that shows the backdrop (through a mug's handle, between a strap and a
-    bag) is real background and stays open, whatever its size; a small one that
-    does not (a glint, a label GrabCut doubted) is product. Large holes stay open.
+    Background seen through the product (a mug's handle, between a strap and a bag)
+    continues the background just outside the product there, so its colour is a
+    common one in that nearest background. A hole that is not (an eye, a nose, a
+    logo or a glint that GrabCut gave to a dark or bright backdrop elsewhere in the
+    photo) is product, whatever its size; so is a speck.
     """
     background = (~mask).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(background, 4)
     height, width = mask.shape
+    x, y, w, h = (stats[:, i] for i in range(4))
+    touches_border = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
+    touches_border[0] = False  # the label of the mask itself
+    exterior = np.isin(labels, np.flatnonzero(touches_border))
     object_area = np.count_nonzero(mask)
     filled = mask.copy()
-    backdrop = None
-    for k in range(1, count):
-        x, y, w, h, area = stats[k]
-        touches_border = x == 0 or y == 0 or x + w == width or y + h == height
-        if touches_border or area > _MAX_FILLED_HOLE * object_area:
-            continue
+    lab = None
+    for k in np.flatnonzero(~touches_border)[1:] if count else ():
         hole = labels == k
-        if area > _SPECK * object_area:
-            if backdrop is None:
-                backdrop = _backdrop_colours(small, mask)
-            colour = np.median(_lab(small)[hole], axis=0)
-            if _looks_like(colour, backdrop):
+        if stats[k, cv2.CC_STAT_AREA] > _SPECK * object_area and exterior.any():
+            if lab is None:
+                lab = _lab(small)
+            if _shows_background(hole, exterior, lab):
                 continue
         filled[hole] = True
     return filled
 
 
-def _backdrop_colours(small: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """CIE Lab colours of the background right around the object (a sample)."""
-    size = 2 * max(2, round(_BACKDROP_RING * max(mask.shape))) + 1
-    ring = cv2.dilate(mask.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
-    colours = _lab(small)[ring & ~mask]
-    if len(colours) > 4000:
-        colours = colours[:: len(colours) // 4000]
-    return colours
-
-
-def _looks_like(colour: np.ndarray, samples: np.ndarray) -> bool:
-    if not len(samples):
-        return False
-    distance = np.linalg.norm(samples - colour, axis=1)
+def _shows_background(hole: np.ndarray, exterior: np.ndarray, lab: np.ndarray) -> bool:
+    """Whether the hole's colour is a common one in the background nearest to it."""
+    to_hole = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 3)
+    nearest = float(to_hole[exterior].min())
+    ring = exterior & (to_hole <= nearest + _BACKDROP_RING * max(hole.shape))
+    colour = np.median(lab[hole], axis=0)
+    distance = np.linalg.norm(lab[ring] - colour, axis=1)
     return float(np.percentile(distance, _BACKDROP_SHARE)) < _BACKDROP_DELTA_E
 
 
