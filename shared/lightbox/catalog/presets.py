@@ -120,6 +120,8 @@ class Preset(_Frozen):
 
     id: str = pydantic.Field(pattern=r"^[a-z0-9-]+$")
     name: str
+    #: One line on what the preset is for, shown where a shop chooses it.
+    purpose: str = ""
     canvas: Canvas
     background: Background
     fill: Fill | None = None

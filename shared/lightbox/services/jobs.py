@@ -53,6 +53,11 @@ class ShotView(BaseModel):
     #: The same images as attachments (a browser saves them instead of showing them).
     downloads: dict[str, str] = {}
     compliance: dict[str, bool] = {}
+    #: Each preset's compliance report: every rule, met or not, and why.
+    compliance_reports: dict[str, dict[str, Any]] = {}
+    #: What the product check measured on the shot's last attempt, and whether it passed.
+    check_measures: dict[str, float] = {}
+    check_passed: bool | None = None
 
 
 class ToolResultView(BaseModel):
@@ -177,6 +182,9 @@ def _shot_view(ctx: Context, shot: Shot, expiry: int) -> ShotView:
         downloads={p: ctx.objects.presigned_get(k, expiry, filename=_shot_filename(shot, p, k))
                    for p, k in shot.outputs.items()},
         compliance={p: bool(r.get("passed")) for p, r in shot.compliance.items()},
+        compliance_reports=shot.compliance,
+        check_measures=last_check.measures if last_check else {},
+        check_passed=last_check.passed if last_check else None,
     )
 
 

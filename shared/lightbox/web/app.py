@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from lightbox.adapters.ledger import Account, LedgerEntry
 from lightbox.catalog import Scene
 from lightbox.catalog.packs import Pack, load_packs
+from lightbox.catalog.presets import Preset, load_presets
 from lightbox.config import get_settings
 from lightbox.services import checkout as checkout_service
 from lightbox.services import jobs, tools, uploads
@@ -66,6 +67,17 @@ class SceneView(BaseModel):
     thumbnail_url: str
 
 
+class PresetView(BaseModel):
+    """A marketplace preset as a shop chooses it: what it is for, and what it delivers."""
+
+    id: str
+    name: str
+    purpose: str
+    #: "2000 x 2000 px" or "2048 px on the long side".
+    size: str
+    white_background: bool
+
+
 class LedgerPage(BaseModel):
     entries: list[LedgerEntry]
     next_cursor: str | None = None
@@ -99,6 +111,12 @@ def create_app(context: Context | None = None) -> FastAPI:
     def list_scenes(c: CtxDep) -> list[SceneView]:
         pricing = c.pricing
         return [_scene_view(s, pricing.shot_price(s)) for s in c.scenes.values()]
+
+    @app.get("/api/presets", response_model=list[PresetView], tags=["scenes"],
+             responses=ERROR_RESPONSES)
+    def list_presets(user: UserDep) -> list[PresetView]:
+        """The marketplace presets a shoot can deliver each shot at, each with its purpose."""
+        return [_preset_view(p) for p in load_presets().values()]
 
     @app.post(
         "/api/uploads",
@@ -189,6 +207,14 @@ def create_app(context: Context | None = None) -> FastAPI:
 
     install_pages(app, context.settings if context else get_settings())
     return app
+
+
+def _preset_view(preset: Preset) -> PresetView:
+    canvas = preset.canvas
+    size = (f"{canvas.width} x {canvas.height} px" if canvas.width and canvas.height
+            else f"{canvas.long_side} px on the long side")
+    return PresetView(id=preset.id, name=preset.name, purpose=preset.purpose, size=size,
+                      white_background=preset.white_background)
 
 
 def _scene_view(scene: Scene, price: int) -> SceneView:

@@ -60,6 +60,39 @@
     return chosen.filter((id) => person.has(id));
   }
 
+  // --- marketplace presets -------------------------------------------------------------
+
+  function presetItem(preset) {
+    const item = document.createElement("li");
+    item.innerHTML = `
+      <input type="checkbox" name="preset">
+      <label>
+        <span class="name"></span>
+        <span class="size"></span>
+        <span class="what"></span>
+      </label>`;
+    const box = item.querySelector("input");
+    box.id = `preset-${preset.id}`;
+    box.value = preset.id;
+    box.checked = preset.id === "original";
+    item.querySelector("label").htmlFor = box.id;
+    item.querySelector(".name").textContent = preset.name;
+    item.querySelector(".size").textContent =
+      `${preset.size}${preset.white_background ? ", on pure white" : ""}`;
+    item.querySelector(".what").textContent = preset.purpose;
+    return item;
+  }
+
+  async function loadPresets() {
+    const presets = await Lightbox.api("/api/presets");
+    $("presets").replaceChildren(...presets.map(presetItem));
+    $("presets").setAttribute("aria-busy", "false");
+  }
+
+  function chosenPresets() {
+    return [...document.querySelectorAll("input[name=preset]:checked")].map((box) => box.value);
+  }
+
   function variants() {
     return Math.max(1, parseInt($("variants").value, 10) || 1);
   }
@@ -97,6 +130,7 @@
     const avatarId = personScenes(chosen).length ? LightboxAvatars.chosen() : null;
     const problem = LightboxUpload.photoProblem(photo) ||
       (chosen.length ? null : "Choose at least one scene.") ||
+      (chosenPresets().length ? null : "Choose where the shots go (at least one).") ||
       (personScenes(chosen).length && !avatarId
         ? "Choose an avatar for the scenes with a model (or create your own)." : null);
     if (problem) {
@@ -109,7 +143,10 @@
     try {
       const ticket = await Lightbox.api("/api/uploads", {
         method: "POST",
-        body: { scenes: chosen, variants: variants(), ...(avatarId ? { avatar_id: avatarId } : {}) },
+        body: {
+          scenes: chosen, variants: variants(), presets: chosenPresets(),
+          ...(avatarId ? { avatar_id: avatarId } : {}),
+        },
       });
       await LightboxUpload.postToBucket(ticket, photo);
       location.assign(`/jobs/${encodeURIComponent(ticket.job_id)}`);
@@ -171,7 +208,8 @@
         .catch(() => {});
     });
     try {
-      const [account] = await Promise.all([Lightbox.refreshBalance(), loadScenes(), loadJobs()]);
+      const [account] = await Promise.all([
+        Lightbox.refreshBalance(), loadScenes(), loadPresets(), loadJobs()]);
       balance = account.balance;
       showCost();
       await showPurchase();

@@ -44,12 +44,96 @@
         <span class="phase"></span>
         <p class="reason"></p>
         <a class="download" hidden>Download</a>
+        <details class="shot-details" hidden>
+          <summary>Checks and compliance</summary>
+          <p class="check"></p>
+          <ul class="presets"></ul>
+        </details>
       </div>`;
     item.querySelector(".title").textContent = shotTitle(shot);
     return item;
   }
 
+  // What the product check measured, in words a shop owner can weigh.
+  const MEASURES = {
+    delta_e: (v) => `colour ΔE2000 ${v.toFixed(1)}`,
+    matched_share: (v) => `product features found again ${Math.round(v * 100)} %`,
+    product_scale: (v) => `product scale ${v.toFixed(2)}`,
+    faces: (v) => `faces ${Math.round(v)}`,
+  };
+
+  function checkLine(shot) {
+    const measured = Object.entries(MEASURES)
+      .filter(([key]) => key in shot.check_measures)
+      .map(([key, words]) => words(shot.check_measures[key]));
+    const verdict = shot.check_passed === false
+      ? `Product check failed: ${(shot.check_reasons || []).join("; ")}.`
+      : "Product check passed.";
+    return measured.length ? `${verdict} ${measured.join(", ")}.` : verdict;
+  }
+
+  function presetEntry(shot, presetId) {
+    const item = document.createElement("li");
+    const report = shot.compliance_reports[presetId];
+    const link = document.createElement("a");
+    link.href = shot.downloads[presetId];
+    link.textContent = `Download for ${presetId}`;
+    link.setAttribute("aria-label", `Download ${shotTitle(shot)} for ${presetId}`);
+    item.append(link);
+    if (!report) return item;
+    const unmet = report.rules.filter((rule) => !rule.passed && rule.severity === "error");
+    const verdict = document.createElement("p");
+    verdict.className = "compliance-verdict";
+    verdict.textContent = report.passed
+      ? `${presetId}: every rule met.`
+      : `${presetId}: ${unmet.length} rule${unmet.length === 1 ? "" : "s"} not met.`;
+    const rules = document.createElement("ul");
+    rules.className = "rules";
+    rules.replaceChildren(...report.rules.map((rule) => {
+      const line = document.createElement("li");
+      const state = rule.passed ? "met" : rule.severity === "warning" ? "note" : "not met";
+      line.className = `rule rule-${state.replace(" ", "-")}`;
+      line.textContent = `${state}: ${rule.rule} (${rule.detail})`;
+      return line;
+    }));
+    item.append(verdict, rules);
+    return item;
+  }
+
+  function showDetails(item, shot) {
+    const details = item.querySelector(".shot-details");
+    if (shot.phase !== "done" || !details.hidden) return;  // filled once, when delivered
+    details.querySelector(".check").textContent = checkLine(shot);
+    details.querySelector(".presets").replaceChildren(
+      ...Object.keys(shot.outputs).map((presetId) => presetEntry(shot, presetId)));
+    details.hidden = false;
+  }
+
+  function money(value) {
+    return value < 0.01 ? `$${value.toFixed(4)}` : `$${value.toFixed(2)}`;
+  }
+
+  function showFiles(job) {
+    const files = $("job-files");
+    if (job.manifest_url) {
+      $("job-manifest").href = job.manifest_url;
+      $("job-manifest").hidden = false;
+    }
+    if (job.contact_sheet_url) {
+      $("job-sheet").href = job.contact_sheet_url;
+      $("job-sheet").hidden = false;
+    }
+    const costs = job.costs;
+    $("job-costs").textContent = costs
+      ? `Cost to make: Replicate ${money(costs.replicate_usd)}, AWS about ` +
+        `${money(costs.aws_usd)}; charged ${costs.credits_charged} credits ` +
+        `(${money(costs.credits_value_usd)}).`
+      : "";
+    files.hidden = !(job.manifest_url || job.contact_sheet_url || costs);
+  }
+
   function showShot(item, shot) {
+    showDetails(item, shot);
     item.dataset.phase = shot.phase;
     const phase = item.querySelector(".phase");
     phase.textContent = shot.phase;
@@ -122,6 +206,7 @@
     $("job-actions").hidden = true;
     $("job-back").href = "/tools";
     $("job-back").textContent = "← Tools";
+    showFiles(job);
     const result = job.result;
     if (!result) return;
     $("tool-download").href = result.download_url;
@@ -146,6 +231,7 @@
     $("job").dataset.status = job.status;
     Lightbox.show($("job-reason"), job.reason || "");
     showAvatar(job.avatar);
+    showFiles(job);
     $("download-zip").disabled = done === 0;
     const grid = $("shots");
     for (const shot of job.shots) {
